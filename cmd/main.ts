@@ -5,10 +5,11 @@
 import { Command, Option } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { LOG_LEVELS, type LogFormat, setupLogging } from "../src/util/log.ts";
+import { checkCommand } from "./check.ts";
 import { buildCommand, type CommandSpec, envName, prepareProgram, runProgram } from "./cli.ts";
 
 /** Every subcommand, in the order `ctl --help` lists them. */
-export const COMMANDS: CommandSpec[] = [];
+export const COMMANDS: CommandSpec[] = [checkCommand];
 
 export const VERSION: string = denoJson.version;
 
