@@ -8,7 +8,6 @@
 import {
   type Completion,
   eventsToOperations,
-  type HistoryError,
   type HistoryEvent,
   type Invocation,
   type Operation,
@@ -74,7 +73,7 @@ export interface CheckResult<S, I, O> {
  * Checks whether `operations` is linearizable with respect to `model`.
  *
  * @throws whatever the model's `step` throws for an operation it cannot take (the bundled models
- * throw {@link HistoryError}).
+ * throw `HistoryError`).
  *
  * Never runs past `options.timeoutMs` (by more than a fraction of a millisecond of search, or
  * one growth of the visited table), `options.stepsMax` or `options.visitedBytesMax`: it answers
