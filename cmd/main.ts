@@ -6,10 +6,20 @@ import { Command, Option } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { LOG_LEVELS, type LogFormat, setupLogging } from "../src/util/log.ts";
 import { checkCommand } from "./check.ts";
+import { getCommand } from "./get.ts";
+import { queryCommand } from "./query.ts";
+import { reflectorCommand } from "./reflector.ts";
+import { sidecarCommand } from "./sidecar.ts";
 import { buildCommand, type CommandSpec, envName, prepareProgram, runProgram } from "./cli.ts";
 
 /** Every subcommand, in the order `ctl --help` lists them. */
-export const COMMANDS: CommandSpec[] = [checkCommand];
+export const COMMANDS: CommandSpec[] = [
+  reflectorCommand,
+  sidecarCommand,
+  queryCommand,
+  getCommand,
+  checkCommand,
+];
 
 export const VERSION: string = denoJson.version;
 

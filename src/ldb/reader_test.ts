@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import { LdbError } from "./errors.ts";
+import { openLdb } from "./reader.ts";
+import { createTestLdb, type TestTable } from "./testing.ts";
+
+const FLAGS: TestTable = {
+  family: "fam",
+  table: "flags",
+  fields: [["team", "string"], ["id", "integer"], ["val", "text"], ["blob", "binary"]],
+  keyFields: ["team", "id"],
+  rows: [
+    { team: "b", id: 2, val: "b2", blob: null },
+    { team: "a", id: 10, val: "a10", blob: "AAEC" },
+    { team: "a", id: 1, val: "a1", blob: null },
+    { team: "a", id: "9007199254740993", val: "big", blob: null },
+    { team: "c", id: 1, val: "c1", blob: null },
+  ],
+};
+
+const BYTES: TestTable = {
+  family: "fam",
+  table: "bykey",
+  fields: [["k", "bytestring"], ["v", "decimal"]],
+  keyFields: ["k"],
+  rows: [{ k: btoa("hello"), v: 1.5 }],
+};
+
+Deno.test("getRowByKey returns the row, undefined when absent, and big integers exactly", () => {
+  using ldb = createTestLdb([FLAGS, BYTES]);
+  assert.deepEqual({ ...ldb.reader.getRowByKey("fam", "flags", "a", 10) }, {
+    team: "a",
+    id: 10,
+    val: "a10",
+    blob: new Uint8Array([0, 1, 2]),
+  });
+  assert.equal(ldb.reader.getRowByKey("fam", "flags", "a", 3), undefined);
+  const big = ldb.reader.getRowByKey("fam", "flags", "a", 9007199254740993n);
+  assert.equal(big?.id, 9007199254740993n);
+  assert.equal(ldb.reader.getRowByKey("fam", "flags", "a", "9007199254740993")?.val, "big");
+});
+
+Deno.test("a string key for a bytestring column is looked up as its UTF-8 bytes", () => {
+  using ldb = createTestLdb([BYTES]);
+  assert.equal(ldb.reader.getRowByKey("fam", "bykey", "hello")?.v, 1.5);
+  assert.equal(ldb.reader.getRowByKey("fam", "bykey", new TextEncoder().encode("hello"))?.v, 1.5);
+  assert.equal(ldb.reader.getRowByKey("fam", "bykey", "nope"), undefined);
+});
+
+Deno.test("a missing table, a partial key or a wrong key type is a typed error", () => {
+  using ldb = createTestLdb([FLAGS]);
+  const code = (c: string) => (e: unknown) => e instanceof LdbError && e.code === c;
+  assert.throws(() => ldb.reader.getRowByKey("fam", "nope", 1), code("table_not_found"));
+  assert.throws(() => ldb.reader.getRowByKey("fam", "flags", "a"), code("bad_key"));
+  assert.throws(() => ldb.reader.getRowByKey("fam", "flags", "a", 1.5), code("bad_key"));
+  assert.throws(() => ldb.reader.getRowByKey("fam", "flags", 1, 1), code("bad_key"));
+});
+
+Deno.test("getRowsByKeyPrefix is ordered by key, limited, and resumes after a cursor", () => {
+  using ldb = createTestLdb([FLAGS]);
+  const ids = (rows: Record<string, unknown>[]) => rows.map((r) => `${r.team}${r.id}`);
+  const all = ldb.reader.getRowsByKeyPrefix("fam", "flags", [], { limit: 100 });
+  assert.deepEqual(ids(all.rows), ["a1", "a10", "a9007199254740993", "b2", "c1"]);
+  assert.equal(all.next, undefined);
+
+  const page1 = ldb.reader.getRowsByKeyPrefix("fam", "flags", ["a"], { limit: 2 });
+  assert.deepEqual(ids(page1.rows), ["a1", "a10"]);
+  assert.deepEqual(page1.next, ["a", 10]);
+  const page2 = ldb.reader.getRowsByKeyPrefix("fam", "flags", ["a"], {
+    limit: 2,
+    after: page1.next,
+  });
+  assert.deepEqual(ids(page2.rows), ["a9007199254740993"]);
+  assert.equal(page2.next, undefined);
+
+  const full = ldb.reader.getRowsByKeyPrefix("fam", "flags", ["b", 2], { limit: 5 });
+  assert.deepEqual(ids(full.rows), ["b2"]);
+  assert.throws(() => ldb.reader.getRowsByKeyPrefix("fam", "flags", [], { limit: 0 }), RangeError);
+});
+
+Deno.test("lastSeq, ledger latency and waitForSeq follow the writer", async () => {
+  using ldb = createTestLdb([FLAGS]);
+  assert.equal(ldb.reader.lastSeq(), 1);
+  ldb.write([{ op: "clear_table", family: "fam", table: "flags" }], Date.now() - 1500);
+  assert.equal(ldb.reader.lastSeq(), 2);
+  const latency = ldb.reader.ledgerLatencyMs()!;
+  assert.ok(latency >= 1500 && latency < 5000, `latency ${latency}`);
+
+  const waited = ldb.reader.waitForSeq(3, 2000);
+  setTimeout(() => ldb.upsert("fam", "flags", [{ team: "z", id: 1, val: null, blob: null }]), 20);
+  assert.equal(await waited, 3);
+  assert.equal(ldb.reader.getRowByKey("fam", "flags", "z", 1)?.team, "z");
+  await assert.rejects(
+    ldb.reader.waitForSeq(9, 30),
+    (e) => e instanceof LdbError && e.code === "seq_timeout",
+  );
+});
+
+Deno.test("the reader sees a table dropped and recreated with another key", () => {
+  using ldb = createTestLdb([FLAGS]);
+  assert.ok(ldb.reader.getRowByKey("fam", "flags", "a", 1));
+  ldb.write([
+    { op: "drop_table", family: "fam", table: "flags" },
+    {
+      op: "create_table",
+      family: "fam",
+      table: "flags",
+      fields: [["id", "integer"], ["team", "string"]],
+      keyFields: ["id"],
+    },
+    { op: "upsert", family: "fam", table: "flags", values: { id: 7, team: "q" } },
+  ]);
+  assert.deepEqual({ ...ldb.reader.getRowByKey("fam", "flags", 7) }, { id: 7, team: "q" });
+});
+
+Deno.test("openLdb on a missing file is ldb_unavailable; a reader cannot write", () => {
+  assert.throws(
+    () => openLdb("/nonexistent/dir/ldb.db"),
+    (e) => e instanceof LdbError && e.code === "ldb_unavailable",
+  );
+  using ldb = createTestLdb([FLAGS]);
+  const reader = openLdb(ldb.path);
+  assert.equal(reader.ping(), true);
+  reader.close();
+  assert.equal(reader.ping(), false);
+});
