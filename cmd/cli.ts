@@ -61,8 +61,15 @@ function parserFor(spec: FlagSpec): ((value: string, prev: unknown) => unknown) 
           throw new InvalidArgumentError((e as Error).message);
         }
       };
-    case "list":
-      return (v) => v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    case "list": {
+      // A repeated flag adds to the list (`--field a --field b`); the first use replaces the
+      // default, which is recognised by identity.
+      const fallback = spec.default;
+      return (v, prev) => {
+        const items = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+        return Array.isArray(prev) && prev !== fallback ? [...prev, ...items] : items;
+      };
+    }
     case "bool":
       return undefined;
     case "string":

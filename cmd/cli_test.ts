@@ -78,6 +78,8 @@ Deno.test("list and duration flags are parsed", async () => {
     "15s",
   ]);
   assert.deepEqual(seen[0].peers, ["e1=http://a:1", "e2=http://b:2"]);
+  await runProgram(programWith(captureSpec(seen)), ["demo", "--peers", "a", "--peers", "b,c"]);
+  assert.deepEqual(seen[1].peers, ["a", "b", "c"], "a repeated list flag accumulates");
   assert.equal(seen[0].interval, 15_000);
 });
 

@@ -5,7 +5,16 @@
 import { Command, Option } from "commander";
 import denoJson from "../deno.json" with { type: "json" };
 import { LOG_LEVELS, type LogFormat, setupLogging } from "../src/util/log.ts";
+import { clusterCommand } from "./admin_cluster.ts";
+import { familyCommand } from "./admin_family.ts";
+import { limitsCommand } from "./admin_limits.ts";
+import { mutateCommand } from "./admin_mutate.ts";
+import { schemaCommand } from "./admin_schema.ts";
+import { tableCommand } from "./admin_table.ts";
+import { writerCommand } from "./admin_writer.ts";
 import { checkCommand } from "./check.ts";
+import { upCommand } from "./up.ts";
+import { executiveCommand } from "./executive.ts";
 import { getCommand } from "./get.ts";
 import { queryCommand } from "./query.ts";
 import { reflectorCommand } from "./reflector.ts";
@@ -14,10 +23,19 @@ import { buildCommand, type CommandSpec, envName, prepareProgram, runProgram } f
 
 /** Every subcommand, in the order `ctl --help` lists them. */
 export const COMMANDS: CommandSpec[] = [
+  upCommand,
+  executiveCommand,
   reflectorCommand,
   sidecarCommand,
   queryCommand,
   getCommand,
+  familyCommand,
+  tableCommand,
+  schemaCommand,
+  writerCommand,
+  mutateCommand,
+  limitsCommand,
+  clusterCommand,
   checkCommand,
 ];
 

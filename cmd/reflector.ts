@@ -6,16 +6,7 @@ import { Reflector } from "../src/reflector/reflector.ts";
 import { createReflectorStatusApp } from "../src/reflector/status_app.ts";
 import { log } from "../src/util/log.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";
-
-/** Parses `host:port` (or `:port`, meaning all interfaces). */
-export function parseListen(text: string): { hostname: string; port: number } {
-  const m = /^(.*):(\d{1,5})$/.exec(text.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65_535) {
-    throw new UsageError(`"${text}" is not host:port (example: 127.0.0.1:1331)`);
-  }
-  return { hostname: m[1].replace(/^\[|\]$/g, "") || "0.0.0.0", port };
-}
+import { parseListen } from "./serve.ts";
 
 /** The `ctl reflector` command. */
 export const reflectorCommand: CommandSpec = {

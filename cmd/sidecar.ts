@@ -2,7 +2,7 @@
 import { createSidecarApp, openLazily } from "../src/sidecar/app.ts";
 import { log } from "../src/util/log.ts";
 import type { CommandSpec } from "./cli.ts";
-import { parseListen } from "./reflector.ts";
+import { parseListen } from "./serve.ts";
 
 /** The `ctl sidecar` command. */
 export const sidecarCommand: CommandSpec = {

@@ -1,0 +1,793 @@
+/**
+ * The durable Raft node: owns the core, the log store, the peer transport and the ticker, and
+ * runs the Ready loop (see DESIGN.md):
+ *
+ *   drain inbox + proposals → ready() → [leader: send] → persist (one fsync) → [others: send]
+ *   → apply → advance → maybe snapshot.
+ *
+ * Everything that arrives while one iteration awaits its fsync is handled by the next one, so
+ * concurrent proposals share one append and one fsync (group commit).
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { ProposalDropped } from "../../raft/mod.ts";
+import type { ConfState, Entry, Message, NodeId, Snapshot } from "../../raft/types.ts";
+import { createCore } from "./core_adapter.ts";
+import type { ConfChangeRequest, CorePort, CoreReady, Role } from "./core_port.ts";
+import {
+  decodeEntry,
+  decodeSnapshotData,
+  encodeAppEntry,
+  encodePeerEntry,
+  encodeSnapshotData,
+} from "./envelope.ts";
+import { NotLeaderError, RaftNodeError } from "./errors.ts";
+import { readNodeFile, writeNodeFile } from "./node_file.ts";
+import type { StateMachine, StateMachineEntry } from "./state_machine.ts";
+import { SegmentLog } from "./storage/segment_log.ts";
+import { SqliteLog } from "./storage/sqlite_log.ts";
+import type { LogStore } from "./storage/types.ts";
+import { PeerTransport } from "./transport/peer_transport.ts";
+import { createRaftHandler } from "./transport/raft_handler.ts";
+
+const logger = getLogger(["ctl", "raftnode", "node"]);
+
+/** How to start a node. */
+export interface RaftNodeOptions {
+  /** This member's id. Required for a new member; checked against node.json on restart. */
+  id?: NodeId;
+  dataDir: string;
+  stateMachine: StateMachine;
+  /** Shared cluster secret peers prove on every request. */
+  secret: string;
+  /**
+   * New member: every member's base URL (a fresh cluster: all initial voters, self included;
+   * join: the existing members, self included). Ignored on restart, where node.json rules.
+   */
+  peers?: Record<NodeId, string>;
+  /** Join an existing cluster (start with no membership; a leader adds this member). */
+  join?: boolean;
+  /** Log store for a new data directory; default "segment". */
+  storage?: "segment" | "sqlite";
+  /** Default 50 ms. */
+  tickMs?: number;
+  /** Election timeout in ticks (randomised up to twice this); default 10. */
+  electionTicks?: number;
+  /** Default 1. */
+  heartbeatTicks?: number;
+  /** Take a snapshot after this many applied entries; default 10000. */
+  snapshotEntries?: number;
+  /** Entries kept in the log behind a snapshot for slow followers; default 5000. */
+  compactKeepEntries?: number;
+  /** Default 10000 ms. */
+  proposalTimeoutMs?: number;
+  /** Default 100000. */
+  pendingProposalsMax?: number;
+  /** Default 1 MiB. */
+  proposalBytesMax?: number;
+  /** Inbound messages queued before peers are told to back off (503); default 100000. */
+  inboxMessagesMax?: number;
+  /** Prefix the handler is mounted under on every member; default "/raft". */
+  pathPrefix?: string;
+  /** Seed of election jitter; default random. */
+  seed?: number;
+  /**
+   * Called when the loop fails (an fsync error or a broken invariant) and the node stopped
+   * itself; a host process should exit so that a supervisor restarts it from disk.
+   */
+  onFatal?: (err: Error) => void;
+  /** Wraps the opened log store (tests count appends through it). */
+  wrapLogStore?: (log: LogStore) => LogStore;
+}
+
+/** A member as `status()` shows it. */
+export interface MemberStatus {
+  id: NodeId;
+  url: string | null;
+  voter: boolean;
+  /** Replication progress as the leader sees it; 0 on followers. */
+  matchIndex: number;
+}
+
+/** What `status()` returns. */
+export interface RaftNodeStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  leader: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  snapshotIndex: number;
+  members: MemberStatus[];
+}
+
+interface Pending {
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ReadWaiter extends Pending {
+  index: number | null;
+}
+
+interface ConditionWaiter extends Pending {
+  check(): boolean;
+}
+
+/** A running member. Create with `RaftNode.start`. */
+export class RaftNode {
+  /** Mount under the path prefix of the server that serves `peers[id]`. */
+  readonly handler: (req: Request) => Promise<Response>;
+  private readonly inbox: Message[] = [];
+  private readonly queuedProposals: { seq: number; data: Uint8Array }[] = [];
+  private readonly queuedReads: string[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly reads = new Map<string, ReadWaiter>();
+  private readonly conditions = new Set<ConditionWaiter>();
+  private proposalSeq = 0;
+  /** Tags this incarnation's proposals: sequence numbers restart with the process. */
+  private readonly origin: string;
+  private readSeq = 0;
+  private pendingTicks = 0;
+  private role: Role = "follower";
+  private leader: NodeId | null = null;
+  private applied: number;
+  private snapshotIndex: number;
+  private stopped = false;
+  private wakeUp: (() => void) | null = null;
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private loop: Promise<void> = Promise.resolve();
+  private readonly transport: PeerTransport;
+  private readonly onFatal: ((err: Error) => void) | undefined;
+  private readonly o: Required<
+    Omit<
+      RaftNodeOptions,
+      "id" | "peers" | "join" | "storage" | "seed" | "stateMachine" | "wrapLogStore" | "onFatal"
+    >
+  >;
+
+  private constructor(
+    readonly id: NodeId,
+    private readonly core: CorePort,
+    private readonly log: LogStore,
+    private readonly sm: StateMachine,
+    private readonly peers: Record<NodeId, string>,
+    private readonly storageKind: "segment" | "sqlite",
+    private readonly initialVoters: NodeId[] | null,
+    options: RaftNodeOptions,
+    applied: number,
+    snapshotIndex: number,
+  ) {
+    this.o = {
+      dataDir: options.dataDir,
+      secret: options.secret,
+      tickMs: options.tickMs ?? 50,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      snapshotEntries: options.snapshotEntries ?? 10_000,
+      compactKeepEntries: options.compactKeepEntries ?? 5_000,
+      proposalTimeoutMs: options.proposalTimeoutMs ?? 10_000,
+      pendingProposalsMax: options.pendingProposalsMax ?? 100_000,
+      proposalBytesMax: options.proposalBytesMax ?? 1024 * 1024,
+      inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
+      pathPrefix: options.pathPrefix ?? "/raft",
+    };
+    this.applied = applied;
+    this.snapshotIndex = snapshotIndex;
+    this.onFatal = options.onFatal;
+    this.origin = `${id}/${crypto.randomUUID().slice(0, 8)}`;
+    this.transport = new PeerTransport({
+      secret: options.secret,
+      pathPrefix: this.o.pathPrefix,
+      onUnreachable: (peer) => this.enqueueReport(() => this.core.reportUnreachable(peer)),
+      onSnapshotStatus: (peer, ok) => this.enqueueReport(() => this.core.reportSnapshot(peer, ok)),
+    });
+    for (const [peerId, url] of Object.entries(peers)) {
+      if (peerId !== id) this.transport.setPeer(peerId, url);
+    }
+    this.handler = createRaftHandler({
+      secret: options.secret,
+      pathPrefix: this.o.pathPrefix,
+      deliver: (messages) => this.deliver(messages),
+    });
+  }
+
+  /**
+   * Starts a member: restart when `dataDir` holds one (node.json), else a fresh cluster from
+   * `peers`, or a joining member when `join` is set.
+   */
+  static async start(options: RaftNodeOptions): Promise<RaftNode> {
+    const existing = await readNodeFile(options.dataDir);
+    let id: NodeId;
+    let peers: Record<NodeId, string>;
+    let storageKind: "segment" | "sqlite";
+    let initialVoters: NodeId[] | null = null;
+    if (existing !== null) {
+      if (options.id !== undefined && options.id !== existing.id) {
+        throw new RaftNodeError(
+          "BAD_START",
+          `Cannot start "${options.id}": ${options.dataDir} belongs to member "${existing.id}"`,
+        );
+      }
+      ({ id, peers, storage: storageKind, initialVoters } = existing);
+    } else {
+      if (options.id === undefined || options.peers === undefined) {
+        throw new RaftNodeError(
+          "BAD_START",
+          `Cannot start a new member in ${options.dataDir}: id and peers are required`,
+        );
+      }
+      id = options.id;
+      peers = { ...options.peers };
+      if (peers[id] === undefined) {
+        throw new RaftNodeError("BAD_START", `Cannot start "${id}": peers does not list it`);
+      }
+      storageKind = options.storage ?? "segment";
+      if (!options.join) initialVoters = Object.keys(peers).sort();
+      // Written first: from here on the directory restarts as this member, and bootstraps
+      // again identically if it crashes before persisting anything.
+      await writeNodeFile(options.dataDir, { id, peers, storage: storageKind, initialVoters });
+    }
+    const opened = storageKind === "sqlite"
+      ? await SqliteLog.open(options.dataDir)
+      : await SegmentLog.open(options.dataDir);
+    const log = options.wrapLogStore ? options.wrapLogStore(opened) : opened;
+    const durable = await log.load();
+    const sm = options.stateMachine;
+    let snapshotIndex = durable.snapshot?.meta.index ?? 0;
+    if (durable.snapshot !== null) {
+      const { peers: snapPeers, state } = decodeSnapshotData(durable.snapshot.data);
+      for (const [p, url] of Object.entries(snapPeers)) peers[p] ??= url;
+      // Empty data is the founding snapshot of a new cluster: there is no state to restore.
+      if (sm.appliedIndex() < snapshotIndex && durable.snapshot.data.length > 0) {
+        await sm.restore(state, snapshotIndex);
+      }
+    }
+    const lastIndex = durable.entries.at(-1)?.index ?? snapshotIndex;
+    if (durable.hardState.commit > lastIndex) {
+      // Only after a damaged tail was cut: the lost entries come back from the leader.
+      logger.warn("Member {id}: commit index {commit} is past the recovered log end {last}", {
+        id,
+        commit: durable.hardState.commit,
+        last: lastIndex,
+      });
+      durable.hardState = { ...durable.hardState, commit: lastIndex };
+    }
+    // The core re-delivers committed entries after the snapshot: conf changes and the peer
+    // registry are rebuilt from them; the state machine skips what it already applied.
+    const { core, bootstrap } = createCore({
+      id,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      seed: options.seed ?? Math.floor(Math.random() * 2 ** 31),
+      applied: snapshotIndex,
+      hardState: durable.hardState,
+      snapshot: durable.snapshot,
+      entries: durable.entries,
+      bootstrapVoters: durable.entries.length === 0 && durable.snapshot === null &&
+          durable.hardState.term === 0
+        ? initialVoters
+        : null,
+    });
+    if (bootstrap !== null) {
+      // The founding configuration must be durable before this member votes or acknowledges.
+      await log.installSnapshot(bootstrap.snapshot);
+      await log.append([], bootstrap.hardState);
+      snapshotIndex = bootstrap.snapshot.meta.index;
+    }
+    const node = new RaftNode(
+      id,
+      core,
+      log,
+      sm,
+      peers,
+      storageKind,
+      initialVoters,
+      options,
+      snapshotIndex,
+      snapshotIndex,
+    );
+    logger.info(
+      "Member {id} started ({mode}) with {entries} log entries after snapshot {snapshot}",
+      {
+        id,
+        mode: existing ? "restart" : options.join ? "join" : "new cluster",
+        entries: durable.entries.length,
+        snapshot: snapshotIndex,
+      },
+    );
+    node.ticker = setInterval(() => {
+      node.pendingTicks++;
+      node.wake();
+    }, node.o.tickMs);
+    node.loop = node.run();
+    return node;
+  }
+
+  /**
+   * Proposes `data`; resolves with the state machine's result once the entry is committed and
+   * applied here. Fails fast with NotLeaderError on a follower.
+   */
+  propose(data: Uint8Array): Promise<unknown> {
+    if (this.stopped) return Promise.reject(new RaftNodeError("STOPPED", "Node is stopped"));
+    if (this.role !== "leader") return Promise.reject(new NotLeaderError(this.leader));
+    if (data.length > this.o.proposalBytesMax) {
+      return Promise.reject(
+        new RaftNodeError(
+          "TOO_LARGE",
+          `Proposal of ${data.length} bytes exceeds ${this.o.proposalBytesMax}`,
+        ),
+      );
+    }
+    if (this.pending.size >= this.o.pendingProposalsMax) {
+      return Promise.reject(
+        new RaftNodeError("OVERLOADED", `${this.pending.size} proposals already pending`),
+      );
+    }
+    const seq = ++this.proposalSeq;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(seq);
+        reject(
+          new RaftNodeError(
+            "TIMEOUT",
+            `Proposal not applied within ${this.o.proposalTimeoutMs} ms`,
+          ),
+        );
+      }, this.o.proposalTimeoutMs);
+      this.pending.set(seq, { resolve, reject, timer });
+      this.queuedProposals.push({ seq, data });
+      this.wake();
+    });
+  }
+
+  /**
+   * Linearizable read barrier: resolves once this member has applied everything committed
+   * before the call, as confirmed by the leader with a quorum.
+   */
+  readIndex(): Promise<void> {
+    if (this.stopped) return Promise.reject(new RaftNodeError("STOPPED", "Node is stopped"));
+    if (this.leader === null) return Promise.reject(new NotLeaderError(null));
+    const context = `${this.id}:${++this.readSeq}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(context);
+        reject(
+          new RaftNodeError(
+            "TIMEOUT",
+            `Read index not confirmed within ${this.o.proposalTimeoutMs} ms`,
+          ),
+        );
+      }, this.o.proposalTimeoutMs);
+      this.reads.set(context, { resolve: () => resolve(), reject, timer, index: null });
+      this.queuedReads.push(context);
+      this.wake();
+    });
+  }
+
+  /** Adds a non-voting member that replicates the log; resolves once the change is applied. */
+  async addLearner(id: NodeId, url: string): Promise<void> {
+    this.requireLeader();
+    await this.runInLoop(() => this.core.propose(encodePeerEntry(id, url)));
+    await this.waitFor(() => this.peers[id] === url, `peer URL of ${id} to be recorded`);
+    await this.changeConf({ type: "addLearner", id }, (cs) => cs.learners.includes(id));
+  }
+
+  /** Makes a learner a voter once it has caught up with the commit index. */
+  async promote(id: NodeId): Promise<void> {
+    this.requireLeader();
+    const target = this.core.status().commitIndex;
+    await this.waitFor(
+      () => (this.core.status().members.find((m) => m.id === id)?.matchIndex ?? 0) >= target,
+      `learner ${id} to catch up to ${target}`,
+    );
+    await this.changeConf({ type: "addVoter", id }, (cs) => cs.voters.includes(id));
+  }
+
+  /** Removes a member (voter or learner). */
+  async remove(id: NodeId): Promise<void> {
+    this.requireLeader();
+    await this.changeConf(
+      { type: "remove", id },
+      (cs) => !cs.voters.includes(id) && !cs.learners.includes(id),
+    );
+  }
+
+  /** Hands leadership to `id`; resolves when this member sees `id` as leader. */
+  async transferLeader(id: NodeId): Promise<void> {
+    this.requireLeader();
+    await this.runInLoop(() => this.core.transferLeader(id));
+    await this.waitFor(() => this.leader === id, `leadership to move to ${id}`);
+  }
+
+  /** The member's view of the cluster. */
+  status(): RaftNodeStatus {
+    const s = this.core.status();
+    const cs = this.core.confState();
+    const progress = new Map(s.members.map((m) => [m.id, m.matchIndex]));
+    const members: MemberStatus[] = [
+      ...cs.voters.map((m) => ({ id: m, voter: true })),
+      ...cs.learners.map((m) => ({ id: m, voter: false })),
+    ].map((m) => ({
+      ...m,
+      url: this.peers[m.id] ?? null,
+      matchIndex: progress.get(m.id) ?? 0,
+    }));
+    return {
+      id: this.id,
+      role: this.role,
+      term: s.term,
+      leader: this.leader,
+      commitIndex: s.commitIndex,
+      appliedIndex: this.applied,
+      snapshotIndex: this.snapshotIndex,
+      members,
+    };
+  }
+
+  /** Peer URLs known to this member (id → URL). */
+  peerUrls(): Record<NodeId, string> {
+    return { ...this.peers };
+  }
+
+  /** Stops ticking, processing and sending; fails pending operations with STOPPED. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.ticker);
+    this.wake();
+    await this.loop.catch(() => {});
+    await this.transport.close();
+    await this.log.close();
+    const err = new RaftNodeError("STOPPED", "Node stopped");
+    this.failAll(err);
+  }
+
+  // --- the loop -------------------------------------------------------------------------
+
+  private readonly reports: (() => void)[] = [];
+  private readonly loopTasks: { run(): void; done(err: Error | null): void }[] = [];
+
+  private enqueueReport(report: () => void): void {
+    if (this.reports.length < 10_000) this.reports.push(report);
+    this.wake();
+  }
+
+  /** Runs `fn` on the loop, between iterations (the core is not re-entrant). */
+  private runInLoop(fn: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.loopTasks.push({ run: fn, done: (err) => (err ? reject(err) : resolve()) });
+      this.wake();
+    });
+  }
+
+  private deliver(messages: Message[]): void {
+    if (this.stopped) throw new RaftNodeError("STOPPED", "Node is stopped");
+    if (this.inbox.length + messages.length > this.o.inboxMessagesMax) {
+      throw new RaftNodeError("OVERLOADED", `Inbox holds ${this.inbox.length} messages`);
+    }
+    for (const m of messages) this.inbox.push(m);
+    this.wake();
+  }
+
+  private wake(): void {
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  private hasWork(): boolean {
+    return this.pendingTicks > 0 || this.inbox.length > 0 || this.queuedProposals.length > 0 ||
+      this.queuedReads.length > 0 || this.reports.length > 0 || this.loopTasks.length > 0;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.hasWork() && !this.core.hasReady()) {
+        await new Promise<void>((resolve) => (this.wakeUp = resolve));
+        continue;
+      }
+      try {
+        this.feedCore();
+        if (this.core.hasReady()) await this.handleReady(this.core.ready());
+      } catch (err) {
+        if (this.stopped) break;
+        // A failed fsync or an invariant breach: continuing could lose acknowledged data.
+        logger.fatal("Raft loop failed; stopping member {id}: {error}", {
+          id: this.id,
+          error: String((err as Error)?.stack ?? err),
+        });
+        this.stopped = true;
+        clearInterval(this.ticker);
+        this.failAll(new RaftNodeError("STOPPED", `Node failed: ${String(err)}`));
+        this.onFatal?.(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+    }
+  }
+
+  private feedCore(): void {
+    const ticks = Math.min(this.pendingTicks, this.o.electionTicks);
+    this.pendingTicks = 0;
+    for (let i = 0; i < ticks; i++) this.core.tick();
+    for (const report of this.reports.splice(0)) report();
+    for (const task of this.loopTasks.splice(0)) {
+      try {
+        task.run();
+        task.done(null);
+      } catch (err) {
+        task.done(this.dropReason(err));
+      }
+    }
+    for (const m of this.inbox.splice(0)) {
+      try {
+        this.core.step(m);
+      } catch (err) {
+        logger.warn("Dropped message {type} from {from}: {error}", {
+          type: m.type,
+          from: m.from,
+          error: String(err),
+        });
+      }
+    }
+    for (const p of this.queuedProposals.splice(0)) {
+      try {
+        this.core.propose(encodeAppEntry(this.origin, p.seq, p.data));
+      } catch (err) {
+        this.failPending(p.seq, this.dropReason(err));
+      }
+    }
+    for (const context of this.queuedReads.splice(0)) {
+      try {
+        this.core.readIndex(context);
+      } catch {
+        this.failRead(context, new NotLeaderError(this.leader));
+      }
+    }
+  }
+
+  private async handleReady(rd: CoreReady): Promise<void> {
+    if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leader);
+    // The core splits messages: a leader's appends may go before its own fsync (Raft thesis
+    // §10.2.1; the core counts the leader's copy only once advance() reports it durable); votes
+    // and acknowledgements go only after the fsync.
+    this.transport.send(rd.messages);
+    if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
+    if (rd.entries.length > 0 || rd.hardState !== null) {
+      await this.log.append(rd.entries, rd.hardState, { sync: rd.mustSync });
+      if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
+      if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
+    }
+    this.transport.send(rd.messagesAfterPersist);
+    for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.context);
+      if (w) w.index = rs.index;
+    }
+    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
+    this.core.advance(rd);
+    this.settleWaiters();
+    await this.maybeSnapshot();
+  }
+
+  /** Maps the core's ProposalDropped to the node's typed errors. */
+  private dropReason(err: unknown): Error {
+    if (err instanceof ProposalDropped) {
+      if (err.reason === "NotLeader") return new NotLeaderError(this.leader);
+      if (err.reason === "UncommittedLimit") return new RaftNodeError("OVERLOADED", err.message);
+      if (err.reason === "ConfChangePending" || err.reason === "ConfChangeInvalid") {
+        return new RaftNodeError("BAD_MEMBERSHIP", err.message);
+      }
+      return new RaftNodeError("PROPOSAL_DROPPED", err.message);
+    }
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  private onSoftState(role: Role, leader: NodeId | null): void {
+    const wasLeader = this.role === "leader";
+    if (role !== this.role || leader !== this.leader) {
+      logger.info("Member {id} is {role} (leader {leader}, term {term})", {
+        id: this.id,
+        role,
+        leader: leader ?? "unknown",
+        term: this.core.status().term,
+      });
+    }
+    this.role = role;
+    this.leader = leader;
+    if (wasLeader && role !== "leader") {
+      // Entries proposed here may still commit under the new leader, or be overwritten.
+      for (const seq of [...this.pending.keys()]) {
+        this.failPending(
+          seq,
+          new RaftNodeError("PROPOSAL_DROPPED", "Leadership lost; outcome of proposal unknown"),
+        );
+      }
+    }
+  }
+
+  private async installSnapshot(snapshot: Snapshot): Promise<void> {
+    await this.log.installSnapshot(snapshot);
+    this.core.storageApplySnapshot(snapshot);
+    const { peers, state } = decodeSnapshotData(snapshot.data);
+    let changed = false;
+    for (const [p, url] of Object.entries(peers)) changed = this.recordPeer(p, url) || changed;
+    if (changed) await this.persistPeers();
+    if (snapshot.data.length > 0) await this.sm.restore(state, snapshot.meta.index);
+    this.applied = snapshot.meta.index;
+    this.snapshotIndex = snapshot.meta.index;
+    logger.info("Member {id} installed snapshot {index}/{term}", {
+      id: this.id,
+      index: snapshot.meta.index,
+      term: snapshot.meta.term,
+    });
+  }
+
+  private async applyCommitted(entries: Entry[]): Promise<void> {
+    const smApplied = this.sm.appliedIndex();
+    const batch: StateMachineEntry[] = [];
+    const mine: { at: number; seq: number }[] = [];
+    let peersChanged = false;
+    for (const e of entries) {
+      if (e.index <= this.applied) continue;
+      let kind: "app" | "internal" = "internal";
+      let data: Uint8Array = new Uint8Array(0);
+      if (e.type === "conf") {
+        const cs = this.core.applyConfChange(e);
+        this.onConfState(cs);
+      } else {
+        const payload = decodeEntry(e.data);
+        if (payload?.kind === "app") {
+          kind = "app";
+          data = payload.payload;
+          if (payload.origin === this.origin) mine.push({ at: batch.length, seq: payload.seq });
+        } else if (payload?.kind === "peer") {
+          peersChanged = this.recordPeer(payload.id, payload.url) || peersChanged;
+        }
+      }
+      if (e.index > smApplied) batch.push({ index: e.index, term: e.term, kind, data });
+    }
+    if (peersChanged) await this.persistPeers();
+    if (batch.length > 0) {
+      const results = await this.sm.apply(batch);
+      if (results.length !== batch.length) {
+        throw new Error(`State machine returned ${results.length} results for ${batch.length}`);
+      }
+      for (const { at, seq } of mine) {
+        const p = this.pending.get(seq);
+        if (p === undefined) continue;
+        this.pending.delete(seq);
+        clearTimeout(p.timer);
+        p.resolve(results[at]);
+      }
+    }
+    this.applied = entries[entries.length - 1].index;
+  }
+
+  private onConfState(cs: ConfState): void {
+    const members = new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing]);
+    for (const [p, url] of Object.entries(this.peers)) {
+      if (p !== this.id && members.has(p)) this.transport.setPeer(p, url);
+    }
+    logger.info("Member {id}: membership is now voters={voters} learners={learners}", {
+      id: this.id,
+      voters: cs.voters.join(","),
+      learners: cs.learners.join(","),
+    });
+  }
+
+  private recordPeer(id: NodeId, url: string): boolean {
+    if (this.peers[id] === url) return false;
+    this.peers[id] = url;
+    if (id !== this.id) this.transport.setPeer(id, url);
+    return true;
+  }
+
+  private persistPeers(): Promise<void> {
+    return writeNodeFile(this.o.dataDir, {
+      id: this.id,
+      peers: this.peers,
+      storage: this.storageKind,
+      initialVoters: this.initialVoters,
+    });
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    if (this.applied - this.snapshotIndex < this.o.snapshotEntries) return;
+    if (this.sm.appliedIndex() < this.applied) return;
+    const index = this.applied;
+    const state = await this.sm.snapshot();
+    const snap = this.core.storageCreateSnapshot(
+      index,
+      this.core.confState(),
+      encodeSnapshotData(this.peers, state),
+    );
+    await this.log.saveSnapshot(snap);
+    this.snapshotIndex = index;
+    const compactTo = index - this.o.compactKeepEntries;
+    if (compactTo > this.core.storageFirstIndex()) {
+      this.core.storageCompact(compactTo);
+      await this.log.compact(compactTo);
+    }
+    logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
+      id: this.id,
+      index,
+      bytes: snap.data.length,
+      compactTo,
+    });
+  }
+
+  // --- waiters --------------------------------------------------------------------------
+
+  private requireLeader(): void {
+    if (this.stopped) throw new RaftNodeError("STOPPED", "Node is stopped");
+    if (this.role !== "leader") throw new NotLeaderError(this.leader);
+  }
+
+  private async changeConf(
+    change: ConfChangeRequest,
+    done: (cs: ConfState) => boolean,
+  ): Promise<void> {
+    await this.runInLoop(() => this.core.proposeConfChange(change));
+    await this.waitFor(() => done(this.core.confState()), `${change.type} ${change.id}`);
+  }
+
+  private waitFor(check: () => boolean, what: string): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: ConditionWaiter = {
+        check,
+        resolve: () => resolve(),
+        reject,
+        timer: setTimeout(() => {
+          this.conditions.delete(waiter);
+          reject(new RaftNodeError("TIMEOUT", `Timed out waiting for ${what}`));
+        }, this.o.proposalTimeoutMs),
+      };
+      this.conditions.add(waiter);
+    });
+  }
+
+  private settleWaiters(): void {
+    for (const [context, w] of this.reads) {
+      if (w.index !== null && w.index <= this.applied) {
+        this.reads.delete(context);
+        clearTimeout(w.timer);
+        w.resolve(undefined);
+      }
+    }
+    for (const w of this.conditions) {
+      if (w.check()) {
+        this.conditions.delete(w);
+        clearTimeout(w.timer);
+        w.resolve(undefined);
+      }
+    }
+  }
+
+  private failPending(seq: number, err: Error): void {
+    const p = this.pending.get(seq);
+    if (p === undefined) return;
+    this.pending.delete(seq);
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  private failRead(context: string, err: Error): void {
+    const w = this.reads.get(context);
+    if (w === undefined) return;
+    this.reads.delete(context);
+    clearTimeout(w.timer);
+    w.reject(err);
+  }
+
+  private failAll(err: Error): void {
+    for (const seq of [...this.pending.keys()]) this.failPending(seq, err);
+    for (const context of [...this.reads.keys()]) this.failRead(context, err);
+    for (const w of this.conditions) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.conditions.clear();
+  }
+}

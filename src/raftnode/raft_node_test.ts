@@ -1,0 +1,231 @@
+/**
+ * RaftNode in one process: three members, each with its own Deno.serve on an ephemeral port,
+ * real segment logs in temporary directories. Multi-process crash tests are in tests/raftnode/.
+ */
+
+import assert from "node:assert/strict";
+import type { NodeId } from "../../raft/types.ts";
+import { NotLeaderError, RaftNodeError } from "./errors.ts";
+import { RaftNode, type RaftNodeOptions } from "./raft_node.ts";
+import type { StateMachine, StateMachineEntry } from "./state_machine.ts";
+import type { LogStore } from "./storage/types.ts";
+
+/** A counter; its "durable" state lives in a shared object so a restart sees what was applied. */
+class CounterMachine implements StateMachine {
+  constructor(readonly disk: { applied: number; total: number; appliedIndexes: number[] }) {}
+  apply(entries: readonly StateMachineEntry[]): unknown[] {
+    return entries.map((e) => {
+      assert.ok(e.index > this.disk.applied, `entry ${e.index} applied twice`);
+      this.disk.applied = e.index;
+      this.disk.appliedIndexes.push(e.index);
+      if (e.kind !== "app") return null;
+      this.disk.total += Number(new TextDecoder().decode(e.data));
+      return this.disk.total;
+    });
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.disk.total));
+  }
+  restore(data: Uint8Array, index: number): void {
+    this.disk.total = JSON.parse(new TextDecoder().decode(data));
+    this.disk.applied = index;
+  }
+  appliedIndex(): number {
+    return this.disk.applied;
+  }
+}
+
+/** Counts appends that reach the log store (one append = one fsync). */
+class CountingLog implements LogStore {
+  appends = 0;
+  constructor(private readonly inner: LogStore) {}
+  get kind() {
+    return this.inner.kind;
+  }
+  load() {
+    return this.inner.load();
+  }
+  append(...args: Parameters<LogStore["append"]>) {
+    if (args[0].length > 0 || args[2]?.sync !== false) this.appends++;
+    return this.inner.append(...args);
+  }
+  saveSnapshot(...args: Parameters<LogStore["saveSnapshot"]>) {
+    return this.inner.saveSnapshot(...args);
+  }
+  installSnapshot(...args: Parameters<LogStore["installSnapshot"]>) {
+    return this.inner.installSnapshot(...args);
+  }
+  compact(index: number) {
+    return this.inner.compact(index);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+interface Member {
+  id: NodeId;
+  node: RaftNode | null;
+  server: Deno.HttpServer<Deno.NetAddr>;
+  disk: { applied: number; total: number; appliedIndexes: number[] };
+  log: CountingLog | null;
+}
+
+class LocalCluster {
+  readonly members = new Map<NodeId, Member>();
+  peers: Record<NodeId, string> = {};
+  constructor(readonly root: string, readonly extra: Partial<RaftNodeOptions>) {}
+
+  static async start(ids: NodeId[], extra: Partial<RaftNodeOptions> = {}): Promise<LocalCluster> {
+    const c = new LocalCluster(await Deno.makeTempDir({ prefix: "ctl-raftnode-" }), extra);
+    for (const id of ids) {
+      const member: Member = {
+        id,
+        node: null,
+        disk: { applied: 0, total: 0, appliedIndexes: [] },
+        log: null,
+        server: Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+          const node = c.members.get(id)?.node;
+          return node ? node.handler(req) : Promise.resolve(new Response(null, { status: 503 }));
+        }),
+      };
+      c.members.set(id, member);
+      c.peers[id] = `http://127.0.0.1:${member.server.addr.port}`;
+    }
+    await Promise.all(ids.map((id) => c.boot(id, c.peers)));
+    return c;
+  }
+
+  async boot(id: NodeId, peers?: Record<NodeId, string>): Promise<RaftNode> {
+    const m = this.members.get(id)!;
+    m.node = await RaftNode.start({
+      id,
+      dataDir: `${this.root}/${id}`,
+      stateMachine: new CounterMachine(m.disk),
+      secret: "s",
+      peers,
+      tickMs: 20,
+      wrapLogStore: (log) => (m.log = new CountingLog(log)),
+      ...this.extra,
+    });
+    return m.node;
+  }
+
+  async leader(timeoutMs = 5000): Promise<RaftNode> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const m of this.members.values()) {
+        if (m.node?.status().role === "leader") return m.node;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("no leader");
+  }
+
+  async close(): Promise<void> {
+    for (const m of this.members.values()) {
+      await m.node?.stop();
+      await m.server.shutdown();
+    }
+    await Deno.remove(this.root, { recursive: true });
+  }
+}
+
+const enc = (n: number) => new TextEncoder().encode(String(n));
+
+Deno.test("RaftNode: propose resolves after commit and apply, with the apply result", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"]);
+  try {
+    const leader = await c.leader();
+    assert.equal(await leader.propose(enc(5)), 5);
+    assert.equal(await leader.propose(enc(7)), 12);
+    const s = leader.status();
+    assert.equal(s.role, "leader");
+    assert.equal(s.leader, leader.id);
+    assert.ok(s.appliedIndex >= 2 && s.commitIndex >= s.appliedIndex);
+    assert.deepEqual(s.members.map((m) => [m.id, m.voter]).sort(), [
+      ["a", true],
+      ["b", true],
+      ["c", true],
+    ]);
+    assert.ok(s.members.every((m) => m.matchIndex > 0 && m.url !== null));
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: a follower fails fast with NotLeader naming the leader", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"]);
+  try {
+    const leader = await c.leader();
+    await leader.propose(enc(1));
+    const follower = [...c.members.values()].find((m) => m.id !== leader.id)!.node!;
+    await assert.rejects(
+      () => follower.propose(enc(1)),
+      (e) => e instanceof NotLeaderError && e.code === "NOT_LEADER" && e.leaderId === leader.id,
+    );
+    // A linearizable read on the follower sees the leader's write once it resolves.
+    await follower.readIndex();
+    assert.ok(follower.status().appliedIndex >= leader.status().appliedIndex - 0);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: concurrent proposals share fsyncs (group commit)", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"]);
+  try {
+    const leader = await c.leader();
+    await leader.propose(enc(0));
+    const log = c.members.get(leader.id)!.log!;
+    const before = log.appends;
+    const results = await Promise.all(Array.from({ length: 500 }, () => leader.propose(enc(1))));
+    const appends = log.appends - before;
+    assert.equal(Math.max(...(results as number[])), 500);
+    assert.ok(appends < 100, `500 proposals took ${appends} appends`);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: restart from the data directory alone applies nothing twice", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    snapshotEntries: 50,
+    compactKeepEntries: 5,
+  });
+  try {
+    let leader = await c.leader();
+    for (let i = 0; i < 120; i++) await leader.propose(enc(1));
+    // Stop everyone, restart from the directories only (no peers given).
+    for (const m of c.members.values()) await m.node!.stop();
+    for (const m of c.members.values()) m.node = null;
+    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
+    leader = await c.leader();
+    assert.equal(await leader.propose(enc(1)), 121);
+    for (const m of c.members.values()) {
+      const sorted = [...m.disk.appliedIndexes].sort((a, b) => a - b);
+      assert.deepEqual(m.disk.appliedIndexes, sorted, `${m.id} applied out of order`);
+      assert.equal(new Set(sorted).size, sorted.length, `${m.id} applied an entry twice`);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: oversized proposals and stopped nodes fail with stable codes", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], { proposalBytesMax: 10 });
+  try {
+    const leader = await c.leader();
+    await assert.rejects(
+      () => leader.propose(new Uint8Array(11)),
+      (e) => e instanceof RaftNodeError && e.code === "TOO_LARGE",
+    );
+    await leader.stop();
+    await assert.rejects(
+      () => leader.propose(enc(1)),
+      (e) => e instanceof RaftNodeError && e.code === "STOPPED",
+    );
+  } finally {
+    await c.close();
+  }
+});

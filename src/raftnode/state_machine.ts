@@ -1,0 +1,32 @@
+/** The application state machine the Raft node applies committed entries to. */
+
+/** One committed entry as the state machine sees it. */
+export interface StateMachineEntry {
+  index: number;
+  term: number;
+  /**
+   * "app": an application proposal, `data` is what was proposed. "internal": a no-op, a
+   * membership change or a runtime record; the state machine only records its index as applied.
+   */
+  kind: "app" | "internal";
+  data: Uint8Array;
+}
+
+/**
+ * An application state machine. It persists its applied index atomically with its data
+ * (e.g. in the same SQLite transaction), so that after a restart the node applies nothing twice:
+ * entries at or below `appliedIndex()` are not passed again.
+ */
+export interface StateMachine {
+  /**
+   * Applies entries in index order and returns one result per entry (the result of an
+   * internal entry is ignored). Must be deterministic: a pure function of entries and state.
+   */
+  apply(entries: readonly StateMachineEntry[]): unknown[] | Promise<unknown[]>;
+  /** The full state at `appliedIndex()`, for a snapshot. */
+  snapshot(): Uint8Array | Promise<Uint8Array>;
+  /** Replaces the whole state with a snapshot's, taken at `index` (the new applied index). */
+  restore(data: Uint8Array, index: number): void | Promise<void>;
+  /** Index of the last entry applied (durably). 0 for a new state machine. */
+  appliedIndex(): number;
+}

@@ -1,0 +1,265 @@
+/**
+ * The segment-file log store: append-only files `wal/seg-<seq>.wal` of checksummed records
+ * (see record_codec.ts), one write + one fdatasync per append, and a snapshot directory.
+ *
+ * Recovery: a torn or corrupt record ends the valid log; the file is truncated there (and any
+ * later segment removed) with an error log line, and the member re-fetches what it lost from
+ * the leader. Each new segment starts with the current hard state, so dropping old segments
+ * never loses it.
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+import { ensureDir, fsyncDir } from "./fs_sync.ts";
+import { LogReplay } from "./log_replay.ts";
+import { encodeMarker, encodeRecords, scanRecords } from "./record_codec.ts";
+import { SnapshotFiles } from "./snapshot_files.ts";
+import {
+  assertContiguous,
+  type DurableState,
+  emptyHardState,
+  type LogStore,
+  StorageError,
+} from "./types.ts";
+
+const logger = getLogger(["ctl", "raftnode", "wal"]);
+const SEGMENT_NAME = /^seg-([0-9a-f]{16})\.wal$/;
+
+/** Options of the segment log. */
+export interface SegmentLogOptions {
+  /** A segment is closed and a new one started once it grows past this. */
+  segmentBytesMax?: number;
+}
+
+interface Segment {
+  seq: number;
+  path: string;
+  /** Highest index of an entry or marker written to this segment; 0 when none. */
+  maxIndex: number;
+}
+
+/** A LogStore over append-only segment files. Open with `SegmentLog.open`. */
+export class SegmentLog implements LogStore {
+  readonly kind = "segment";
+  private segments: Segment[] = [];
+  private file: Deno.FsFile | null = null;
+  private fileBytes = 0;
+  private hardState: HardState = emptyHardState();
+  /** Index of the last live entry (or of the snapshot when the log is empty after it). */
+  private lastIndex = 0;
+  private loaded: DurableState | null = null;
+  private closed = false;
+  /** Serialises writes: each operation chains on the previous one. */
+  private tail: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly walDir: string,
+    private readonly snapshots: SnapshotFiles,
+    private readonly segmentBytesMax: number,
+  ) {}
+
+  /** Opens the store under `dir`, recovering from a torn or corrupt tail. */
+  static async open(dir: string, options: SegmentLogOptions = {}): Promise<SegmentLog> {
+    const walDir = `${dir}/wal`;
+    await ensureDir(walDir);
+    const snapshots = await SnapshotFiles.open(`${dir}/snap`);
+    const log = new SegmentLog(walDir, snapshots, options.segmentBytesMax ?? 16 * 1024 * 1024);
+    await log.recover();
+    return log;
+  }
+
+  private async recover(): Promise<void> {
+    const snapshot = await this.snapshots.loadNewest();
+    const names: { seq: number; name: string }[] = [];
+    for await (const e of Deno.readDir(this.walDir)) {
+      const m = e.isFile ? SEGMENT_NAME.exec(e.name) : null;
+      if (m) names.push({ seq: parseInt(m[1], 16), name: e.name });
+      else if (e.isFile && e.name.endsWith(".tmp")) await Deno.remove(`${this.walDir}/${e.name}`);
+    }
+    names.sort((a, b) => a.seq - b.seq);
+    const replay = new LogReplay();
+    let hardState = emptyHardState();
+    let lastValidBytes = 0;
+    for (let i = 0; i < names.length; i++) {
+      const path = `${this.walDir}/${names[i].name}`;
+      const buf = await Deno.readFile(path);
+      const scan = scanRecords(buf);
+      const segment: Segment = { seq: names[i].seq, path, maxIndex: 0 };
+      for (const r of scan.records) {
+        if (r.kind === "entry") {
+          replay.entry(r.entry);
+          segment.maxIndex = Math.max(segment.maxIndex, r.entry.index);
+        } else if (r.kind === "hardState") {
+          hardState = r.hardState;
+        } else {
+          replay.marker(r.index, r.term);
+          segment.maxIndex = Math.max(segment.maxIndex, r.index);
+        }
+      }
+      this.segments.push(segment);
+      lastValidBytes = scan.validBytes;
+      if (scan.problem !== null) {
+        logger.error(
+          "WAL segment {file} has a torn or corrupt tail ({problem}); truncating it from " +
+            "{fileBytes} to {validBytes} bytes and dropping {later} later segment(s)",
+          {
+            file: path,
+            problem: scan.problem,
+            fileBytes: buf.length,
+            validBytes: scan.validBytes,
+            later: names.length - i - 1,
+          },
+        );
+        await Deno.truncate(path, scan.validBytes);
+        const f = await Deno.open(path, { write: true });
+        await f.sync();
+        f.close();
+        for (const later of names.slice(i + 1)) await Deno.remove(`${this.walDir}/${later.name}`);
+        await fsyncDir(this.walDir);
+        break;
+      }
+    }
+    const entries = replay.result(snapshot);
+    for (const p of replay.problems) logger.error("WAL replay: {problem}", { problem: p });
+    this.hardState = hardState;
+    this.lastIndex = entries.length > 0
+      ? entries[entries.length - 1].index
+      : (snapshot?.meta.index ?? 0);
+    this.loaded = { hardState, snapshot, entries };
+    if (this.segments.length === 0) {
+      await this.startSegment(1, null);
+    } else {
+      const last = this.segments[this.segments.length - 1];
+      this.file = await Deno.open(last.path, { write: true, append: true });
+      this.fileBytes = lastValidBytes;
+    }
+  }
+
+  /** Creates segment `seq`, opening with the current hard state and an optional marker. */
+  private async startSegment(seq: number, marker: Uint8Array | null): Promise<void> {
+    const path = `${this.walDir}/seg-${seq.toString(16).padStart(16, "0")}.wal`;
+    const tmp = `${path}.tmp`;
+    const head = encodeRecords([], this.hardState);
+    const body = marker === null ? head : concat(head, marker);
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    await writeAll(f, body);
+    await f.sync();
+    f.close();
+    // Published by rename so a crash never leaves a half-written segment head.
+    await Deno.rename(tmp, path);
+    await fsyncDir(this.walDir);
+    this.file?.close();
+    this.file = await Deno.open(path, { write: true, append: true });
+    this.fileBytes = body.length;
+    this.segments.push({ seq, path, maxIndex: 0 });
+  }
+
+  load(): Promise<DurableState> {
+    const state = this.loaded;
+    if (state === null) throw new Error("SegmentLog.load called twice");
+    this.loaded = null;
+    return Promise.resolve(state);
+  }
+
+  append(
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    options: { sync?: boolean } = {},
+  ): Promise<void> {
+    return this.serial(async () => {
+      if (entries.length === 0 && hardState === null) return;
+      assertContiguous(entries);
+      if (entries.length > 0 && entries[0].index > this.lastIndex + 1) {
+        throw new StorageError(
+          "STORAGE_BAD_APPEND",
+          `Cannot append entry ${entries[0].index}: the log ends at ${this.lastIndex}`,
+        );
+      }
+      const buf = encodeRecords(entries, hardState);
+      if (this.fileBytes > 0 && this.fileBytes + buf.length > this.segmentBytesMax) {
+        await this.startSegment(this.currentSegment().seq + 1, null);
+      }
+      await writeAll(this.file!, buf);
+      if (options.sync !== false || entries.length > 0) await this.file!.syncData();
+      this.fileBytes += buf.length;
+      if (hardState !== null) this.hardState = hardState;
+      if (entries.length > 0) {
+        this.lastIndex = entries[entries.length - 1].index;
+        const seg = this.currentSegment();
+        seg.maxIndex = Math.max(seg.maxIndex, this.lastIndex);
+      }
+    });
+  }
+
+  saveSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.serial(() => this.snapshots.save(snapshot));
+  }
+
+  installSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.serial(async () => {
+      await this.snapshots.save(snapshot);
+      const old = this.segments;
+      this.segments = [];
+      const marker = encodeMarker(snapshot.meta.index, snapshot.meta.term);
+      await this.startSegment(old[old.length - 1].seq + 1, marker);
+      this.currentSegment().maxIndex = snapshot.meta.index;
+      for (const s of old) await Deno.remove(s.path);
+      await fsyncDir(this.walDir);
+      this.lastIndex = snapshot.meta.index;
+    });
+  }
+
+  compact(index: number): Promise<void> {
+    return this.serial(async () => {
+      // The entry at `index` itself stays: it anchors the log to the snapshot taken there.
+      let removed = 0;
+      while (this.segments.length > 1 && this.segments[0].maxIndex < index) {
+        await Deno.remove(this.segments[0].path);
+        this.segments.shift();
+        removed++;
+      }
+      if (removed > 0) await fsyncDir(this.walDir);
+    });
+  }
+
+  /** Number of segment files, for tests and status. */
+  segmentCount(): number {
+    return this.segments.length;
+  }
+
+  close(): Promise<void> {
+    return this.serial(() => {
+      this.closed = true;
+      this.file?.close();
+      this.file = null;
+      return Promise.resolve();
+    });
+  }
+
+  private currentSegment(): Segment {
+    const seg = this.segments[this.segments.length - 1];
+    if (seg === undefined) throw new Error("SegmentLog invariant: no current segment");
+    return seg;
+  }
+
+  private serial(op: () => Promise<void>): Promise<void> {
+    const run = this.tail.then(() => {
+      if (this.closed) throw new StorageError("STORAGE_CLOSED", "Cannot write: log is closed");
+      return op();
+    });
+    this.tail = run.catch(() => {});
+    return run;
+  }
+}
+
+async function writeAll(f: Deno.FsFile, buf: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < buf.length) written += await f.write(buf.subarray(written));
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

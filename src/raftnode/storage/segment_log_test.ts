@@ -1,0 +1,178 @@
+/** Crash recovery and compaction of the segment log. */
+
+import assert from "node:assert/strict";
+import type { Entry } from "../../../raft/types.ts";
+import { SegmentLog } from "./segment_log.ts";
+import { SnapshotFiles } from "./snapshot_files.ts";
+
+function entries(from: number, to: number, term = 1): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) {
+    out.push({ index: i, term, type: "normal", data: new Uint8Array(100).fill(i & 255) });
+  }
+  return out;
+}
+
+async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-seglog-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function segmentFiles(dir: string): string[] {
+  return [...Deno.readDirSync(`${dir}/wal`)].map((e) => e.name).sort();
+}
+
+async function writeThreeBatches(dir: string): Promise<string> {
+  const log = await SegmentLog.open(dir);
+  await log.load();
+  await log.append(entries(1, 10), { term: 1, vote: "a", commit: 0 });
+  await log.append(entries(11, 20), { term: 1, vote: "a", commit: 10 });
+  await log.append(entries(21, 30), { term: 1, vote: "a", commit: 20 });
+  await log.close();
+  const files = segmentFiles(dir);
+  assert.equal(files.length, 1);
+  return `${dir}/wal/${files[0]}`;
+}
+
+async function assertRecoversTo(dir: string, lastIndex: number): Promise<void> {
+  let log = await SegmentLog.open(dir);
+  const state = await log.load();
+  assert.deepEqual(state.entries, entries(1, lastIndex));
+  // The log is usable after recovery: appends continue from the valid tail.
+  await log.append(entries(lastIndex + 1, lastIndex + 2, 2), null);
+  await log.close();
+  log = await SegmentLog.open(dir);
+  const again = await log.load();
+  assert.equal(again.entries.length, lastIndex + 2);
+  assert.equal(again.entries[lastIndex].term, 2);
+  await log.close();
+}
+
+Deno.test("SegmentLog: a torn tail (cut mid-record) is truncated to the last valid record", () =>
+  withDir(async (dir) => {
+    const path = await writeThreeBatches(dir);
+    const size = (await Deno.stat(path)).size;
+    await Deno.truncate(path, size - 50);
+    await assertRecoversTo(dir, 29);
+    // The hard state of the torn batch was after entry 30, so the previous one is in force.
+  }));
+
+Deno.test("SegmentLog: a garbled byte in the tail fails its checksum and is cut", () =>
+  withDir(async (dir) => {
+    const path = await writeThreeBatches(dir);
+    const buf = await Deno.readFile(path);
+    // One record is 8 + 18 + 100 bytes; garble entry 25's data.
+    const recordBytes = 126;
+    const hardStateBytes = 8 + 18 + 1;
+    const at = hardStateBytes + 2 * (10 * recordBytes + hardStateBytes) + 4 * recordBytes + 60;
+    buf[at] ^= 0xff;
+    await Deno.writeFile(path, buf);
+    await assertRecoversTo(dir, 24);
+    assert.ok((await Deno.stat(path)).size < buf.length + 2 * recordBytes);
+  }));
+
+Deno.test("SegmentLog: a zero-filled tail (preallocated, never written) is cut", () =>
+  withDir(async (dir) => {
+    const path = await writeThreeBatches(dir);
+    const f = await Deno.open(path, { append: true });
+    await f.write(new Uint8Array(4096));
+    f.close();
+    await assertRecoversTo(dir, 30);
+  }));
+
+Deno.test("SegmentLog: the hard state is recovered from the last valid record", () =>
+  withDir(async (dir) => {
+    const path = await writeThreeBatches(dir);
+    await Deno.truncate(path, (await Deno.stat(path)).size - 3);
+    const log = await SegmentLog.open(dir);
+    const state = await log.load();
+    assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 10 });
+    assert.equal(state.entries.length, 30);
+    await log.close();
+  }));
+
+Deno.test("SegmentLog: segments roll at the size limit and compaction drops whole old ones", () =>
+  withDir(async (dir) => {
+    const log = await SegmentLog.open(dir, { segmentBytesMax: 2000 });
+    await log.load();
+    for (let i = 0; i < 20; i++) {
+      await log.append(entries(i * 10 + 1, i * 10 + 10), { term: 1, vote: null, commit: i * 10 });
+    }
+    const before = segmentFiles(dir).length;
+    assert.ok(before >= 10, `expected many segments, got ${before}`);
+    await log.saveSnapshot({
+      meta: {
+        index: 150,
+        term: 1,
+        conf: {
+          voters: ["a"],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+      data: new Uint8Array([1]),
+    });
+    await log.compact(150);
+    const after = segmentFiles(dir).length;
+    assert.ok(after < before / 2, `compaction left ${after} of ${before} segments`);
+    await log.close();
+    const reopened = await SegmentLog.open(dir, { segmentBytesMax: 2000 });
+    const state = await reopened.load();
+    assert.deepEqual(state.entries, entries(151, 200));
+    assert.deepEqual(state.hardState, { term: 1, vote: null, commit: 190 });
+    await reopened.close();
+  }));
+
+Deno.test("SegmentLog: a crash after publishing a received snapshot drops the stale log", () =>
+  withDir(async (dir) => {
+    const log = await SegmentLog.open(dir);
+    await log.load();
+    await log.append(entries(1, 30, 1), null);
+    await log.close();
+    // The snapshot file was published, but the log restart never happened.
+    const snaps = await SnapshotFiles.open(`${dir}/snap`);
+    await snaps.save({
+      meta: {
+        index: 20,
+        term: 5,
+        conf: {
+          voters: ["a"],
+          learners: [],
+          votersOutgoing: [],
+          learnersNext: [],
+          autoLeave: false,
+        },
+      },
+      data: new Uint8Array([9]),
+    });
+    const reopened = await SegmentLog.open(dir);
+    const state = await reopened.load();
+    assert.equal(state.snapshot?.meta.index, 20);
+    assert.deepEqual(state.entries, []);
+    await reopened.append(entries(21, 22, 5), null);
+    await reopened.close();
+  }));
+
+Deno.test("SnapshotFiles: a corrupt newest snapshot is ignored, not trusted", () =>
+  withDir(async (dir) => {
+    const snaps = await SnapshotFiles.open(dir);
+    const conf = {
+      voters: ["a"],
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    await snaps.save({ meta: { index: 5, term: 1, conf }, data: new Uint8Array([1, 2, 3]) });
+    const [name] = [...Deno.readDirSync(dir)].map((e) => e.name);
+    const buf = await Deno.readFile(`${dir}/${name}`);
+    buf[buf.length - 6] ^= 1;
+    await Deno.writeFile(`${dir}/${name}`, buf);
+    assert.equal(await snaps.loadNewest(), null);
+  }));

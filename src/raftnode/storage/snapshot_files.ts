@@ -1,0 +1,99 @@
+/**
+ * Snapshot files: `snap-<index>-<term>.snap` in a directory, published atomically.
+ *
+ * Layout: `[u32 metaBytes][meta JSON][data][u32 crc32 of everything before]` (little endian).
+ * Only the newest snapshot is kept; a corrupt newest file is reported and skipped at load.
+ */
+
+import { crc32 } from "node:zlib";
+import { getLogger } from "@logtape/logtape";
+import type { Snapshot, SnapshotMeta } from "../../../raft/types.ts";
+import { ensureDir, fsyncDir, writeFileAtomic } from "./fs_sync.ts";
+
+const logger = getLogger(["ctl", "raftnode", "snapshot"]);
+const NAME = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+/** Encodes a snapshot as one checksummed buffer. */
+export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
+  const out = new Uint8Array(4 + meta.length + snapshot.data.length + 4);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, meta.length, true);
+  out.set(meta, 4);
+  out.set(snapshot.data, 4 + meta.length);
+  const bodyBytes = out.length - 4;
+  view.setUint32(bodyBytes, crc32(out.subarray(0, bodyBytes)), true);
+  return out;
+}
+
+/** Decodes a snapshot file, or returns null when it is truncated or corrupt. */
+export function decodeSnapshotFile(buf: Uint8Array): Snapshot | null {
+  if (buf.length < 8) return null;
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const bodyBytes = buf.length - 4;
+  if (crc32(buf.subarray(0, bodyBytes)) !== view.getUint32(bodyBytes, true)) return null;
+  const metaBytes = view.getUint32(0, true);
+  if (4 + metaBytes > bodyBytes) return null;
+  try {
+    const meta = JSON.parse(new TextDecoder().decode(buf.subarray(4, 4 + metaBytes)));
+    return { meta: meta as SnapshotMeta, data: buf.slice(4 + metaBytes, bodyBytes) };
+  } catch {
+    return null;
+  }
+}
+
+function fileName(meta: SnapshotMeta): string {
+  const hex = (n: number) => n.toString(16).padStart(16, "0");
+  return `snap-${hex(meta.index)}-${hex(meta.term)}.snap`;
+}
+
+/** The snapshot directory of one member. */
+export class SnapshotFiles {
+  private constructor(readonly dir: string) {}
+
+  /** Opens (creating if needed) the snapshot directory. */
+  static async open(dir: string): Promise<SnapshotFiles> {
+    await ensureDir(dir);
+    return new SnapshotFiles(dir);
+  }
+
+  /** Publishes `snapshot` atomically, then removes older snapshot files and stray temporaries. */
+  async save(snapshot: Snapshot): Promise<void> {
+    const name = fileName(snapshot.meta);
+    await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot));
+    let removed = false;
+    for (const other of await this.list()) {
+      if (other.name !== name && other.index <= snapshot.meta.index) {
+        await Deno.remove(`${this.dir}/${other.name}`);
+        removed = true;
+      }
+    }
+    for await (const e of Deno.readDir(this.dir)) {
+      if (e.isFile && e.name.includes(".snap.tmp-")) {
+        await Deno.remove(`${this.dir}/${e.name}`);
+        removed = true;
+      }
+    }
+    if (removed) await fsyncDir(this.dir);
+  }
+
+  /** The newest valid snapshot, or null. Corrupt files are logged and skipped, never trusted. */
+  async loadNewest(): Promise<Snapshot | null> {
+    const files = (await this.list()).sort((a, b) => b.index - a.index);
+    for (const f of files) {
+      const snap = decodeSnapshotFile(await Deno.readFile(`${this.dir}/${f.name}`));
+      if (snap !== null && snap.meta.index === f.index) return snap;
+      logger.error("Snapshot file {file} is corrupt; ignoring it", { file: f.name });
+    }
+    return null;
+  }
+
+  private async list(): Promise<{ name: string; index: number }[]> {
+    const out: { name: string; index: number }[] = [];
+    for await (const e of Deno.readDir(this.dir)) {
+      const m = e.isFile ? NAME.exec(e.name) : null;
+      if (m) out.push({ name: e.name, index: parseInt(m[1], 16) });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The durable side of a Raft member: its log, hard state and latest snapshot.
+ *
+ * A `LogStore` is write-behind storage for the core's in-memory log: the runtime persists each
+ * Ready through it and, at start, loads what it holds back into the core. Every implementation
+ * passes `conformance_test.ts`.
+ */
+
+import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+
+/** Everything a store holds, as loaded at open. */
+export interface DurableState {
+  hardState: HardState;
+  /** The newest valid snapshot, or null when none was ever saved. */
+  snapshot: Snapshot | null;
+  /** Contiguous entries after the snapshot (or from index 1), in index order. */
+  entries: Entry[];
+}
+
+/** Durable Raft log and hard state. Methods resolve only once the change is on stable storage. */
+export interface LogStore {
+  /** A name for logs and benchmarks, e.g. "segment" or "sqlite". */
+  readonly kind: string;
+  /** What the store held when opened (recovery already done). Called once, before any write. */
+  load(): Promise<DurableState>;
+  /**
+   * Appends `entries` (contiguous, ascending) and records `hardState` when given, with one fsync.
+   * An entry at an index already present replaces it and drops every later one (Raft overwrite).
+   * `sync: false` (only for a hard state whose commit index alone changed) may skip the fsync:
+   * a lost commit index is learned again from the leader.
+   */
+  append(
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    options?: { sync?: boolean },
+  ): Promise<void>;
+  /**
+   * Publishes a snapshot taken locally (for compaction) atomically, replacing older snapshots.
+   * Entries above `snapshot.meta.index` are kept; call `compact` to drop the ones below.
+   */
+  saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * Publishes a snapshot received from the leader and restarts the log after it: every entry
+   * held before is dropped, the next append starts at `snapshot.meta.index + 1`.
+   */
+  installSnapshot(snapshot: Snapshot): Promise<void>;
+  /** Allows the store to drop entries at or below `index` (granularity is store-specific). */
+  compact(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Stable codes of expected storage failures. */
+export type StorageErrorCode = "STORAGE_CLOSED" | "STORAGE_GAP" | "STORAGE_BAD_APPEND";
+
+/** An expected storage failure, with a stable code. */
+export class StorageError extends Error {
+  constructor(readonly code: StorageErrorCode, message: string) {
+    super(message);
+    this.name = "StorageError";
+  }
+}
+
+/** The hard state of a member that never voted or committed. */
+export function emptyHardState(): HardState {
+  return { term: 0, vote: null, commit: 0 };
+}
+
+/** Checks that `entries` are contiguous and ascending; throws a StorageError otherwise. */
+export function assertContiguous(entries: readonly Entry[]): void {
+  for (let i = 1; i < entries.length; i++) {
+    if (entries[i].index !== entries[i - 1].index + 1) {
+      throw new StorageError(
+        "STORAGE_BAD_APPEND",
+        `Cannot append: entry ${entries[i].index} does not follow ${entries[i - 1].index}`,
+      );
+    }
+  }
+}

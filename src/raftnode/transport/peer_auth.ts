@@ -1,0 +1,15 @@
+/** Peers prove the shared cluster secret with a header, checked in constant time. */
+
+import { createHash, timingSafeEqual } from "node:crypto";
+
+/** The header that carries the cluster secret on peer requests. */
+export const SECRET_HEADER = "x-ctl-cluster-secret";
+
+/** True when `presented` equals `secret`; the time taken does not depend on where they differ. */
+export function secretMatches(presented: string | null, secret: string): boolean {
+  if (presented === null) return false;
+  // Hashing first gives equal-length inputs, so the length of the secret does not leak either.
+  const a = createHash("sha256").update(presented).digest();
+  const b = createHash("sha256").update(secret).digest();
+  return timingSafeEqual(a, b);
+}

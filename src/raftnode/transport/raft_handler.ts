@@ -1,0 +1,97 @@
+/**
+ * Inbound peer traffic: a `(Request) => Promise<Response>` that a server mounts under a path
+ * prefix (default `/raft`), so one port serves both the application API and Raft.
+ *
+ * Routes: `POST {prefix}/msgs` (a frame of messages) and `POST {prefix}/snap` (snapshot chunks:
+ * MsgSnap messages the core cut with offsets, acknowledged chunk by chunk with MsgSnapResp).
+ * Requests without the cluster secret get 401 before their body is read, and change nothing.
+ */
+
+import { getLogger } from "@logtape/logtape";
+import type { Message } from "../../../raft/types.ts";
+import { CodecError, decodeMessages } from "./message_codec.ts";
+import { SECRET_HEADER, secretMatches } from "./peer_auth.ts";
+
+const logger = getLogger(["ctl", "raftnode", "transport"]);
+
+/** Options of the inbound handler. */
+export interface RaftHandlerOptions {
+  secret: string;
+  /** Takes inbound messages; throws when the node cannot take them (answered 503). */
+  deliver(messages: Message[]): void;
+  /** Path prefix the handler is mounted under; default "/raft". */
+  pathPrefix?: string;
+  /** Largest accepted request body; default 64 MiB. */
+  bodyBytesMax?: number;
+}
+
+/** Builds the inbound handler. */
+export function createRaftHandler(
+  options: RaftHandlerOptions,
+): (req: Request) => Promise<Response> {
+  const prefix = options.pathPrefix ?? "/raft";
+  const bodyBytesMax = options.bodyBytesMax ?? 64 * 1024 * 1024;
+  return async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    if (!path.startsWith(prefix + "/")) return problem(404, "NOT_FOUND", `No route ${path}`);
+    if (!secretMatches(req.headers.get(SECRET_HEADER), options.secret)) {
+      await req.body?.cancel();
+      return problem(401, "RAFT_UNAUTHORIZED", "Peer request without the cluster secret");
+    }
+    const route = path.slice(prefix.length);
+    if (req.method !== "POST" || (route !== "/msgs" && route !== "/snap")) {
+      return problem(404, "NOT_FOUND", `No route ${req.method} ${path}`);
+    }
+    let frame: Uint8Array;
+    try {
+      frame = await readBody(req, bodyBytesMax);
+    } catch (err) {
+      return problem(413, "RAFT_BODY_TOO_LARGE", (err as Error).message);
+    }
+    let messages: Message[];
+    try {
+      messages = decodeMessages(frame);
+    } catch (err) {
+      if (err instanceof CodecError) return problem(400, err.code, err.message);
+      throw err;
+    }
+    try {
+      if (route === "/snap" && messages.some((m) => m.type !== "MsgSnap")) {
+        return problem(400, "RAFT_BAD_SNAPSHOT_CHUNK", "Only MsgSnap chunks go to /snap");
+      }
+      options.deliver(messages);
+      return new Response(null, { status: 204 });
+    } catch (err) {
+      logger.warn("Cannot take peer messages: {error}", { error: String(err) });
+      return problem(503, "RAFT_UNAVAILABLE", String((err as Error).message ?? err));
+    }
+  };
+}
+
+async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (declared > bytesMax) {
+    await req.body?.cancel();
+    throw new RangeError(`Body of ${declared} bytes exceeds ${bytesMax}`);
+  }
+  if (req.body === null) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.length;
+    if (total > bytesMax) throw new RangeError(`Body exceeds ${bytesMax} bytes`);
+    chunks.push(chunk);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
+}
+
+function problem(status: number, code: string, message: string): Response {
+  return Response.json({ error: { code, message } }, { status });
+}

@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import type { Message } from "../../../raft/types.ts";
+import { encodeMessages } from "./message_codec.ts";
+import { SECRET_HEADER } from "./peer_auth.ts";
+import { PeerTransport } from "./peer_transport.ts";
+import { createRaftHandler } from "./raft_handler.ts";
+
+const SECRET = "s3cret";
+const conf = {
+  voters: ["a", "b"],
+  learners: [],
+  votersOutgoing: [],
+  learnersNext: [],
+  autoLeave: false,
+};
+
+async function withServer(
+  body: (url: string, received: Message[]) => Promise<void>,
+): Promise<void> {
+  const received: Message[] = [];
+  const handler = createRaftHandler({ secret: SECRET, deliver: (ms) => received.push(...ms) });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
+  try {
+    await body(`http://127.0.0.1:${server.addr.port}`, received);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+Deno.test("transport: messages arrive in order, batched, with payloads intact", () =>
+  withServer(async (url, received) => {
+    const t = new PeerTransport({ secret: SECRET });
+    t.setPeer("b", url);
+    const sent: Message[] = [];
+    for (let i = 1; i <= 500; i++) {
+      sent.push({
+        type: "MsgApp",
+        from: "a",
+        to: "b",
+        term: 1,
+        index: i - 1,
+        logTerm: 1,
+        commit: i - 1,
+        entries: [{ index: i, term: 1, type: "normal", data: new Uint8Array(100).fill(i & 255) }],
+      });
+    }
+    t.send(sent);
+    await until(() => received.length === 500);
+    assert.deepEqual(received, sent);
+    await t.close();
+  }));
+
+Deno.test("transport: snapshot chunks travel on their own stream, in order, intact", () =>
+  withServer(async (url, received) => {
+    const t = new PeerTransport({ secret: SECRET });
+    t.setPeer("b", url);
+    const data = crypto.getRandomValues(new Uint8Array(10_500));
+    const chunks: Message[] = [0, 4000, 8000].map((offset) => ({
+      type: "MsgSnap",
+      from: "a",
+      to: "b",
+      term: 3,
+      snapshot: { index: 99, term: 2, conf },
+      snapshotOffset: offset,
+      snapshotData: data.subarray(offset, offset + 4000),
+      snapshotDone: offset === 8000,
+    }));
+    t.send([...chunks, { type: "MsgHeartbeat", from: "a", to: "b", term: 3 }]);
+    await until(() => received.length === 4);
+    assert.deepEqual(received.filter((m) => m.type === "MsgSnap"), chunks);
+    await t.close();
+  }));
+
+Deno.test("transport: peer requests without the secret get 401 and deliver nothing", () =>
+  withServer(async (url, received) => {
+    const frame = encodeMessages([{ type: "MsgHeartbeat", from: "x", to: "b", term: 99 }]);
+    for (
+      const headers of [{}, { [SECRET_HEADER]: "wrong" }, { [SECRET_HEADER]: "" }] as Record<
+        string,
+        string
+      >[]
+    ) {
+      for (const route of ["/raft/msgs", "/raft/snap"]) {
+        const res = await fetch(`${url}${route}`, { method: "POST", headers, body: frame });
+        assert.equal(res.status, 401);
+        assert.equal((await res.json()).error.code, "RAFT_UNAUTHORIZED");
+      }
+    }
+    const unreachable: string[] = [];
+    const t2 = new PeerTransport({ secret: "nope", onUnreachable: (p) => unreachable.push(p) });
+    t2.setPeer("b", url);
+    t2.send([{ type: "MsgHeartbeat", from: "x", to: "b", term: 99 }]);
+    await until(() => unreachable.length > 0);
+    assert.equal(received.length, 0);
+    await t2.close();
+  }));
+
+Deno.test("transport: a garbled frame gets 400 and delivers nothing", () =>
+  withServer(async (url, received) => {
+    const res = await fetch(`${url}/raft/msgs`, {
+      method: "POST",
+      headers: { [SECRET_HEADER]: SECRET },
+      body: new Uint8Array([1, 0, 0, 0, 0x7b]),
+    });
+    assert.equal(res.status, 400);
+    await res.body?.cancel();
+    assert.equal(received.length, 0);
+  }));
+
+Deno.test("transport: an unreachable peer is reported and a full queue drops, never blocks", async () => {
+  const unreachable: string[] = [];
+  const t = new PeerTransport({
+    secret: SECRET,
+    queueMessagesMax: 10,
+    onUnreachable: (p) => unreachable.push(p),
+  });
+  // A port nobody listens on: bind, read the port, close.
+  const l = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  t.setPeer("b", `http://127.0.0.1:${port}`);
+  const msgs: Message[] = [];
+  for (let i = 0; i < 100; i++) msgs.push({ type: "MsgHeartbeat", from: "a", to: "b", term: 1 });
+  t.send(msgs);
+  assert.ok(unreachable.length >= 80, `queue overflow reported ${unreachable.length} times`);
+  const before = unreachable.length;
+  await until(() => unreachable.length > before);
+  t.send([{ type: "MsgHeartbeat", from: "a", to: "zz", term: 1 }]);
+  assert.equal(unreachable[unreachable.length - 1], "zz");
+  await t.close();
+});

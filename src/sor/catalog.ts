@@ -1,0 +1,350 @@
+/**
+ * The SoR's own tables beside the data tables: schema catalog, writers and cookies, limits,
+ * usage counters, the ledger, idempotency keys and the applied Raft index.
+ *
+ * All are prefixed `_ctl_`; data tables are `family___table` with a family that starts with a
+ * letter, so the two never collide. This module only reads and writes rows; the rules live in
+ * `state_machine.ts`, and transactions belong to the caller.
+ */
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
+import type { FieldTuple, LedgerEntry, LedgerOp } from "../ledger/types.ts";
+import type { SecretHash } from "./secrets.ts";
+import type { TableSchema } from "./validate.ts";
+
+/** The catalog's DDL, applied idempotently at open. */
+export const CATALOG_DDL: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS _ctl_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _ctl_families (name TEXT PRIMARY KEY)`,
+  `CREATE TABLE IF NOT EXISTS _ctl_tables (
+    family TEXT NOT NULL, name TEXT NOT NULL, fields TEXT NOT NULL, key_fields TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (family, name))`,
+  `CREATE TABLE IF NOT EXISTS _ctl_writers (
+    name TEXT PRIMARY KEY, salt_hex TEXT NOT NULL, secret_hash_hex TEXT NOT NULL, cookie BLOB,
+    window_start_ms INTEGER NOT NULL DEFAULT 0, window_rows INTEGER NOT NULL DEFAULT 0)`,
+  `CREATE TABLE IF NOT EXISTS _ctl_table_limits (
+    family TEXT NOT NULL, name TEXT NOT NULL, max_size_bytes INTEGER NOT NULL,
+    warn_size_bytes INTEGER NOT NULL, PRIMARY KEY (family, name))`,
+  `CREATE TABLE IF NOT EXISTS _ctl_writer_limits (
+    writer TEXT PRIMARY KEY, rows_per_minute INTEGER NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _ctl_ledger (
+    seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, family TEXT, ops TEXT NOT NULL)`,
+  `CREATE TABLE IF NOT EXISTS _ctl_idempotency (
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL, ts INTEGER NOT NULL)`,
+  `CREATE INDEX IF NOT EXISTS _ctl_idempotency_ts ON _ctl_idempotency (ts)`,
+];
+
+/** A table's size limit. */
+export interface TableLimit {
+  family: string;
+  table: string;
+  maxSizeBytes: number;
+  warnSizeBytes: number;
+}
+
+/** A writer's rate limit. */
+export interface WriterLimit {
+  writer: string;
+  rowsPerMinute: number;
+}
+
+/** A writer's usage in its current fixed one-minute window. */
+export interface WriterUsage {
+  windowStartMs: number;
+  rows: number;
+}
+
+/** A stored idempotency record. */
+export interface IdempotencyRecord {
+  fingerprint: string;
+  result: string;
+}
+
+type Row = Record<string, SQLInputValue>;
+
+/** Row access for the SoR's bookkeeping tables over one SQLite connection. */
+export class SorCatalog {
+  readonly #db: DatabaseSync;
+  /** Prepared once per SQL text: the catalog's statements are a fixed, small set. */
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    for (const ddl of CATALOG_DDL) db.exec(ddl);
+  }
+
+  #prepare(sql: string): StatementSync {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#prepare(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#prepare(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): void {
+    this.#prepare(sql).run(...params);
+  }
+
+  // --- meta -----------------------------------------------------------------------------------
+
+  meta(key: string): number {
+    return Number(this.#get(`SELECT value FROM _ctl_meta WHERE key = ?`, key)?.value ?? 0);
+  }
+
+  setMeta(key: string, value: number): void {
+    this.#run(
+      `INSERT INTO _ctl_meta (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      key,
+      value,
+    );
+  }
+
+  // --- schema ---------------------------------------------------------------------------------
+
+  hasFamily(family: string): boolean {
+    return this.#get(`SELECT 1 AS x FROM _ctl_families WHERE name = ?`, family) !== undefined;
+  }
+
+  families(): string[] {
+    return this.#all(`SELECT name FROM _ctl_families ORDER BY name`).map((r) => String(r.name));
+  }
+
+  addFamily(family: string): void {
+    this.#run(`INSERT INTO _ctl_families (name) VALUES (?)`, family);
+  }
+
+  #schemaOf(row: Row): TableSchema {
+    return {
+      family: String(row.family),
+      name: String(row.name),
+      fields: JSON.parse(String(row.fields)) as FieldTuple[],
+      keyFields: JSON.parse(String(row.key_fields)) as string[],
+    };
+  }
+
+  table(family: string, table: string): TableSchema | undefined {
+    const row = this.#get(
+      `SELECT family, name, fields, key_fields FROM _ctl_tables WHERE family = ? AND name = ?`,
+      family,
+      table,
+    );
+    return row ? this.#schemaOf(row) : undefined;
+  }
+
+  tables(family: string): TableSchema[] {
+    return this.#all(
+      `SELECT family, name, fields, key_fields FROM _ctl_tables WHERE family = ? ORDER BY name`,
+      family,
+    ).map((r) => this.#schemaOf(r));
+  }
+
+  putTable(schema: TableSchema): void {
+    this.#run(
+      `INSERT INTO _ctl_tables (family, name, fields, key_fields) VALUES (?, ?, ?, ?)
+       ON CONFLICT (family, name) DO UPDATE SET fields = excluded.fields,
+         key_fields = excluded.key_fields`,
+      schema.family,
+      schema.name,
+      JSON.stringify(schema.fields),
+      JSON.stringify(schema.keyFields),
+    );
+  }
+
+  deleteTable(family: string, table: string): void {
+    this.#run(`DELETE FROM _ctl_tables WHERE family = ? AND name = ?`, family, table);
+    this.#run(`DELETE FROM _ctl_table_limits WHERE family = ? AND name = ?`, family, table);
+  }
+
+  tableSizeBytes(family: string, table: string): number {
+    return Number(
+      this.#get(`SELECT size_bytes FROM _ctl_tables WHERE family = ? AND name = ?`, family, table)
+        ?.size_bytes ?? 0,
+    );
+  }
+
+  setTableSizeBytes(family: string, table: string, sizeBytes: number): void {
+    this.#run(
+      `UPDATE _ctl_tables SET size_bytes = ? WHERE family = ? AND name = ?`,
+      sizeBytes,
+      family,
+      table,
+    );
+  }
+
+  // --- writers --------------------------------------------------------------------------------
+
+  writer(name: string): SecretHash | undefined {
+    const row = this.#get(
+      `SELECT salt_hex, secret_hash_hex FROM _ctl_writers WHERE name = ?`,
+      name,
+    );
+    return row
+      ? { saltHex: String(row.salt_hex), secretHashHex: String(row.secret_hash_hex) }
+      : undefined;
+  }
+
+  writers(): string[] {
+    return this.#all(`SELECT name FROM _ctl_writers ORDER BY name`).map((r) => String(r.name));
+  }
+
+  addWriter(name: string, secret: SecretHash): void {
+    this.#run(
+      `INSERT INTO _ctl_writers (name, salt_hex, secret_hash_hex) VALUES (?, ?, ?)`,
+      name,
+      secret.saltHex,
+      secret.secretHashHex,
+    );
+  }
+
+  /** The writer's cookie: empty when never set. */
+  cookie(writer: string): Uint8Array {
+    const value = this.#get(`SELECT cookie FROM _ctl_writers WHERE name = ?`, writer)?.cookie;
+    return value instanceof Uint8Array ? value : new Uint8Array();
+  }
+
+  setCookie(writer: string, cookie: Uint8Array): void {
+    this.#run(`UPDATE _ctl_writers SET cookie = ? WHERE name = ?`, cookie, writer);
+  }
+
+  writerUsage(writer: string): WriterUsage {
+    const row = this.#get(
+      `SELECT window_start_ms, window_rows FROM _ctl_writers WHERE name = ?`,
+      writer,
+    );
+    return {
+      windowStartMs: Number(row?.window_start_ms ?? 0),
+      rows: Number(row?.window_rows ?? 0),
+    };
+  }
+
+  setWriterUsage(writer: string, usage: WriterUsage): void {
+    this.#run(
+      `UPDATE _ctl_writers SET window_start_ms = ?, window_rows = ? WHERE name = ?`,
+      usage.windowStartMs,
+      usage.rows,
+      writer,
+    );
+  }
+
+  // --- limits ---------------------------------------------------------------------------------
+
+  tableLimit(family: string, table: string): TableLimit | undefined {
+    return this.tableLimits().find((l) => l.family === family && l.table === table);
+  }
+
+  tableLimits(): TableLimit[] {
+    return this.#all(
+      `SELECT family, name, max_size_bytes, warn_size_bytes FROM _ctl_table_limits
+       ORDER BY family, name`,
+    ).map((r) => ({
+      family: String(r.family),
+      table: String(r.name),
+      maxSizeBytes: Number(r.max_size_bytes),
+      warnSizeBytes: Number(r.warn_size_bytes),
+    }));
+  }
+
+  setTableLimit(limit: TableLimit): void {
+    this.#run(
+      `INSERT INTO _ctl_table_limits (family, name, max_size_bytes, warn_size_bytes)
+       VALUES (?, ?, ?, ?) ON CONFLICT (family, name) DO UPDATE SET
+       max_size_bytes = excluded.max_size_bytes, warn_size_bytes = excluded.warn_size_bytes`,
+      limit.family,
+      limit.table,
+      limit.maxSizeBytes,
+      limit.warnSizeBytes,
+    );
+  }
+
+  deleteTableLimit(family: string, table: string): void {
+    this.#run(`DELETE FROM _ctl_table_limits WHERE family = ? AND name = ?`, family, table);
+  }
+
+  writerLimits(): WriterLimit[] {
+    return this.#all(`SELECT writer, rows_per_minute FROM _ctl_writer_limits ORDER BY writer`).map(
+      (r) => ({ writer: String(r.writer), rowsPerMinute: Number(r.rows_per_minute) }),
+    );
+  }
+
+  writerLimit(writer: string): WriterLimit | undefined {
+    const row = this.#get(
+      `SELECT writer, rows_per_minute FROM _ctl_writer_limits WHERE writer = ?`,
+      writer,
+    );
+    return row
+      ? { writer: String(row.writer), rowsPerMinute: Number(row.rows_per_minute) }
+      : undefined;
+  }
+
+  setWriterLimit(limit: WriterLimit): void {
+    this.#run(
+      `INSERT INTO _ctl_writer_limits (writer, rows_per_minute) VALUES (?, ?)
+       ON CONFLICT (writer) DO UPDATE SET rows_per_minute = excluded.rows_per_minute`,
+      limit.writer,
+      limit.rowsPerMinute,
+    );
+  }
+
+  deleteWriterLimit(writer: string): void {
+    this.#run(`DELETE FROM _ctl_writer_limits WHERE writer = ?`, writer);
+  }
+
+  // --- ledger ---------------------------------------------------------------------------------
+
+  lastSeq(): number {
+    return Number(this.#get(`SELECT COALESCE(MAX(seq), 0) AS seq FROM _ctl_ledger`)?.seq ?? 0);
+  }
+
+  appendLedger(entry: LedgerEntry): void {
+    this.#run(
+      `INSERT INTO _ctl_ledger (seq, ts, family, ops) VALUES (?, ?, ?, ?)`,
+      entry.seq,
+      entry.ts,
+      entry.family,
+      JSON.stringify(entry.ops),
+    );
+  }
+
+  ledger(afterSeq: number, limit: number): LedgerEntry[] {
+    return this.#all(
+      `SELECT seq, ts, family, ops FROM _ctl_ledger WHERE seq > ? ORDER BY seq LIMIT ?`,
+      afterSeq,
+      limit,
+    ).map((r) => ({
+      seq: Number(r.seq),
+      ts: Number(r.ts),
+      family: r.family === null ? null : String(r.family),
+      ops: JSON.parse(String(r.ops)) as LedgerOp[],
+    }));
+  }
+
+  // --- idempotency ----------------------------------------------------------------------------
+
+  idempotency(key: string): IdempotencyRecord | undefined {
+    const row = this.#get(`SELECT fingerprint, result FROM _ctl_idempotency WHERE key = ?`, key);
+    return row ? { fingerprint: String(row.fingerprint), result: String(row.result) } : undefined;
+  }
+
+  putIdempotency(key: string, record: IdempotencyRecord, ts: number): void {
+    this.#run(
+      `INSERT INTO _ctl_idempotency (key, fingerprint, result, ts) VALUES (?, ?, ?, ?)`,
+      key,
+      record.fingerprint,
+      record.result,
+      ts,
+    );
+  }
+
+  pruneIdempotency(beforeTs: number): void {
+    this.#run(`DELETE FROM _ctl_idempotency WHERE ts < ?`, beforeTs);
+  }
+}

@@ -1,0 +1,652 @@
+/**
+ * The system of record as a Raft state machine over one SQLite file.
+ *
+ * `apply(index, data)` is a pure function of (entry, database): every verdict (validation,
+ * cookie compare-and-set, table size limit, writer rate limit) uses only the entry's bytes,
+ * including the leader's `ts`, and the database, so every replica reaches the same one. Each
+ * apply is one SQLite transaction holding the data change, its ledger entry and the applied
+ * index, so a restart resumes exactly after the last applied entry. A failed command rolls back
+ * to a savepoint and still records its index: a failure is a deterministic outcome too.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { createHash } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { SQLInputValue, StatementSync } from "node:sqlite";
+import { LedgerSqlApplier } from "../ledger/sql.ts";
+import type { LedgerEntry, LedgerOp } from "../ledger/types.ts";
+import { physicalTableName } from "../ledger/types.ts";
+import { quoteIdent } from "../ledger/sql.ts";
+import { type ApplyResult, decodeCommand, type SorCommand } from "./commands.ts";
+import { CtlError } from "./errors.ts";
+import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
+import { type SecretHash, verifySecret } from "./secrets.ts";
+import {
+  cellSizeBytes,
+  cookieBytes,
+  decodeBase64,
+  familyName,
+  fieldTuples,
+  mutationOps,
+  rawMutations,
+  tableDefinition,
+  tableName,
+  type TableSchema,
+  VALUE_LIMITS,
+  writerName,
+} from "./validate.ts";
+import { type TableChecksum, tableChecksums } from "./checksum.ts";
+
+/** Limits used when a table or writer has none of its own (ctlstore's defaults). */
+export const DEFAULT_LIMITS = {
+  tableMaxSizeBytes: 100 * 1024 * 1024,
+  tableWarnSizeBytes: 50 * 1024 * 1024,
+  writerRowsPerMinute: 1000,
+} as const;
+
+/** How long an idempotency key is remembered, measured in leader time (`ts`). */
+export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** Most ledger entries one read returns. */
+export const LEDGER_READ_MAX = 1000;
+
+const WINDOW_MS = 60_000;
+const APPLIED_INDEX = "applied_index";
+const SQLITE_HEADER = "SQLite format 3\u0000";
+
+/** A committed Raft entry as the Raft node hands it over. */
+export interface CommittedEntry {
+  index: number;
+  /** "internal": a no-op or membership entry: only its index is recorded. */
+  kind: "app" | "internal";
+  data: Uint8Array;
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(`SorStateMachine invariant broken: ${message}`);
+}
+
+/** The fingerprint that ties an idempotency key to one command (ts and key excluded). */
+function fingerprint(cmd: SorCommand): string {
+  const { ts: _ts, idempotencyKey: _key, ...body } = cmd;
+  return createHash("sha256").update(JSON.stringify(body)).digest("hex");
+}
+
+function sqlValueSizeBytes(value: unknown): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === "number" || typeof value === "bigint") return 8;
+  if (value instanceof Uint8Array) return value.length;
+  return Buffer.byteLength(String(value), "utf8");
+}
+
+function positiveInt(value: unknown, what: string, action: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new CtlError(
+      "bad_request",
+      `${action}: ${what} ${JSON.stringify(value)} must be a positive integer`,
+    );
+  }
+  return value;
+}
+
+/** The SoR: schema catalog, writers, limits, ledger and data tables in one SQLite file. */
+export class SorStateMachine {
+  readonly #path: string;
+  #db!: DatabaseSync;
+  #catalog!: SorCatalog;
+  #applier!: LedgerSqlApplier;
+  #closed = false;
+  /** Row lookups by key per physical table; cleared whenever the schema may have changed. */
+  readonly #rowLookups = new Map<string, StatementSync>();
+
+  /** Opens (or creates) the SoR at `path`, a file path. */
+  constructor(path: string) {
+    this.#path = path;
+    this.#open();
+  }
+
+  #open(): void {
+    const db = new DatabaseSync(this.#path);
+    db.exec("PRAGMA journal_mode = WAL");
+    // NORMAL in WAL keeps every commit atomic; a commit lost to power failure is re-applied
+    // from the Raft log, since the applied index is lost with it.
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA busy_timeout = 5000");
+    this.#db = db;
+    this.#catalog = new SorCatalog(db);
+    this.#applier = new LedgerSqlApplier(db);
+  }
+
+  /** Index of the last applied Raft entry; 0 for a new SoR. */
+  appliedIndex(): number {
+    return this.#catalog.meta(APPLIED_INDEX);
+  }
+
+  /** Applies the committed entry at `index` (greater than `appliedIndex()`). */
+  apply(index: number, data: Uint8Array): ApplyResult {
+    this.#assertNext(index);
+    let cmd: SorCommand;
+    try {
+      cmd = decodeCommand(data);
+    } catch (e) {
+      this.applyInternal(index);
+      return { ok: false, error: (e as CtlError).toBody() };
+    }
+    return this.#transaction(index, () => this.#applyCommand(cmd));
+  }
+
+  /** Records an entry that carries no command (no-op, membership change). */
+  applyInternal(index: number): void {
+    this.#assertNext(index);
+    this.#transaction(index, () => ({ ok: true, seq: 0 }));
+  }
+
+  /** Applies committed entries in order; one result per entry (null for internal ones). */
+  applyEntries(entries: readonly CommittedEntry[]): (ApplyResult | null)[] {
+    return entries.map((e) => {
+      if (e.kind === "internal") {
+        this.applyInternal(e.index);
+        return null;
+      }
+      return this.apply(e.index, e.data);
+    });
+  }
+
+  #assertNext(index: number): void {
+    assert(!this.#closed, "apply after close");
+    assert(Number.isSafeInteger(index) && index > 0, `bad index ${index}`);
+    const applied = this.appliedIndex();
+    assert(index > applied, `index ${index} at or below applied index ${applied}`);
+  }
+
+  #transaction(index: number, body: () => ApplyResult): ApplyResult {
+    const db = this.#db;
+    db.exec("BEGIN IMMEDIATE");
+    let result: ApplyResult;
+    try {
+      db.exec("SAVEPOINT command");
+      try {
+        result = body();
+        db.exec("RELEASE command");
+      } catch (e) {
+        db.exec("ROLLBACK TO command");
+        db.exec("RELEASE command");
+        // Cached layouts and statements may describe tables the rollback undid.
+        this.#forgetStatements();
+        if (!(e instanceof CtlError)) throw e;
+        result = { ok: false, error: e.toBody() };
+      }
+      this.#catalog.setMeta(APPLIED_INDEX, index);
+      db.exec("COMMIT");
+    } catch (e) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      this.#forgetStatements();
+      throw e;
+    }
+    return result;
+  }
+
+  #forgetStatements(): void {
+    this.#applier.reset();
+    this.#rowLookups.clear();
+  }
+
+  #applyCommand(cmd: SorCommand): ApplyResult {
+    if (cmd.type !== "mutate") this.#rowLookups.clear(); // DDL may change a table's layout
+    const key = cmd.idempotencyKey;
+    if (key !== undefined) {
+      const fp = fingerprint(cmd);
+      const seen = this.#catalog.idempotency(key);
+      if (seen) {
+        if (seen.fingerprint !== fp) {
+          throw new CtlError(
+            "idempotency_key_reused",
+            `Cannot apply ${cmd.type}: Idempotency-Key "${key}" was used for a different request`,
+          );
+        }
+        return JSON.parse(seen.result) as ApplyResult;
+      }
+      const result = this.#execute(cmd);
+      this.#catalog.pruneIdempotency(cmd.ts - IDEMPOTENCY_RETENTION_MS);
+      this.#catalog.putIdempotency(
+        key,
+        { fingerprint: fp, result: JSON.stringify(result) },
+        cmd.ts,
+      );
+      return result;
+    }
+    return this.#execute(cmd);
+  }
+
+  /** Appends one ledger entry for `ops` (none when empty) and returns the result. */
+  #commit(ts: number, family: string | null, ops: LedgerOp[]): ApplyResult {
+    if (ops.length === 0) return { ok: true, seq: this.#catalog.lastSeq() };
+    const entry: LedgerEntry = { seq: this.#catalog.lastSeq() + 1, ts, family, ops };
+    this.#applier.apply(ops);
+    this.#catalog.appendLedger(entry);
+    return { ok: true, seq: entry.seq };
+  }
+
+  #mustFamily(raw: unknown, action: string): string {
+    const family = familyName(raw);
+    if (!this.#catalog.hasFamily(family)) {
+      throw new CtlError("family_not_found", `${action}: family "${family}" does not exist`);
+    }
+    return family;
+  }
+
+  #mustTable(rawFamily: unknown, rawTable: unknown, action: string): TableSchema {
+    const family = this.#mustFamily(rawFamily, action);
+    const table = tableName(rawTable);
+    const schema = this.#catalog.table(family, table);
+    if (!schema) {
+      throw new CtlError(
+        "table_not_found",
+        `${action}: table "${table}" does not exist in family "${family}"`,
+      );
+    }
+    return schema;
+  }
+
+  #mustWriter(raw: unknown, action: string): string {
+    const writer = writerName(raw);
+    if (!this.#catalog.writer(writer)) {
+      throw new CtlError("writer_not_found", `${action}: writer "${writer}" does not exist`);
+    }
+    return writer;
+  }
+
+  #execute(cmd: SorCommand): ApplyResult {
+    const cat = this.#catalog;
+    switch (cmd.type) {
+      case "create_family": {
+        const family = familyName(cmd.family);
+        if (cat.hasFamily(family)) {
+          throw new CtlError("family_exists", `Cannot create family "${family}": it exists`);
+        }
+        cat.addFamily(family);
+        return this.#commit(cmd.ts, family, [{ op: "create_family", family }]);
+      }
+      case "create_tables": {
+        if (!Array.isArray(cmd.tables) || cmd.tables.length === 0) {
+          throw new CtlError("bad_request", "Cannot create tables: no tables given");
+        }
+        if (cmd.tables.length > VALUE_LIMITS.tablesPerBatchMax) {
+          throw new CtlError(
+            "bad_request",
+            `Cannot create ${cmd.tables.length} tables: at most ${VALUE_LIMITS.tablesPerBatchMax} per request`,
+          );
+        }
+        const ops: LedgerOp[] = [];
+        const families = new Set<string>();
+        for (const t of cmd.tables) {
+          const schema = tableDefinition(t?.family, t?.name, t?.fields, t?.keyFields);
+          const action = `Cannot create table "${schema.name}"`;
+          this.#mustFamily(schema.family, action);
+          if (cat.table(schema.family, schema.name)) {
+            throw new CtlError(
+              "table_exists",
+              `${action}: it exists in family "${schema.family}"`,
+            );
+          }
+          cat.putTable(schema);
+          families.add(schema.family);
+          ops.push({
+            op: "create_table",
+            family: schema.family,
+            table: schema.name,
+            fields: schema.fields,
+            keyFields: schema.keyFields,
+          });
+        }
+        const family = families.size === 1 ? [...families][0] : null;
+        return this.#commit(cmd.ts, family, ops);
+      }
+      case "add_fields": {
+        const schema = this.#mustTable(cmd.family, cmd.table, "Cannot add fields");
+        const action = `Cannot add fields to table "${schema.name}"`;
+        const fields = fieldTuples(cmd.fields, action);
+        const existing = new Set(schema.fields.map(([n]) => n));
+        for (const [name] of fields) {
+          if (existing.has(name)) {
+            throw new CtlError("field_exists", `${action}: field "${name}" exists`);
+          }
+        }
+        if (schema.fields.length + fields.length > VALUE_LIMITS.fieldsPerTableMax) {
+          throw new CtlError(
+            "bad_request",
+            `${action}: at most ${VALUE_LIMITS.fieldsPerTableMax} fields per table`,
+          );
+        }
+        cat.putTable({ ...schema, fields: [...schema.fields, ...fields] });
+        return this.#commit(cmd.ts, schema.family, [
+          { op: "add_fields", family: schema.family, table: schema.name, fields },
+        ]);
+      }
+      case "drop_table": {
+        const schema = this.#mustTable(cmd.family, cmd.table, "Cannot drop table");
+        cat.deleteTable(schema.family, schema.name);
+        return this.#commit(cmd.ts, schema.family, [
+          { op: "drop_table", family: schema.family, table: schema.name },
+        ]);
+      }
+      case "clear_table": {
+        const schema = this.#mustTable(cmd.family, cmd.table, "Cannot clear table");
+        cat.setTableSizeBytes(schema.family, schema.name, 0);
+        return this.#commit(cmd.ts, schema.family, [
+          { op: "clear_table", family: schema.family, table: schema.name },
+        ]);
+      }
+      case "clear_family": {
+        const family = this.#mustFamily(cmd.family, "Cannot clear family");
+        const ops: LedgerOp[] = cat.tables(family).map((t) => {
+          cat.setTableSizeBytes(family, t.name, 0);
+          return { op: "clear_table", family, table: t.name };
+        });
+        return this.#commit(cmd.ts, family, ops);
+      }
+      case "register_writer": {
+        const writer = writerName(cmd.writer);
+        const given: SecretHash = { saltHex: cmd.saltHex, secretHashHex: cmd.secretHashHex };
+        if (
+          !/^[0-9a-f]{2,128}$/.test(String(given.saltHex)) ||
+          !/^[0-9a-f]{64}$/.test(String(given.secretHashHex))
+        ) {
+          throw new CtlError("bad_request", `Cannot register writer "${writer}": bad secret hash`);
+        }
+        const stored = cat.writer(writer);
+        if (stored) {
+          if (stored.saltHex === given.saltHex && stored.secretHashHex === given.secretHashHex) {
+            return { ok: true, seq: cat.lastSeq() };
+          }
+          throw new CtlError(
+            "writer_exists",
+            `Cannot register writer "${writer}": it exists with a different secret`,
+          );
+        }
+        cat.addWriter(writer, given);
+        return { ok: true, seq: cat.lastSeq() };
+      }
+      case "set_cookie": {
+        const writer = this.#mustWriter(cmd.writer, "Cannot set cookie");
+        cat.setCookie(writer, cookieBytes(decodeBase64(String(cmd.cookieBase64), "cookie")));
+        return { ok: true, seq: cat.lastSeq() };
+      }
+      case "mutate":
+        return this.#mutate(cmd);
+      case "set_table_limit": {
+        const schema = this.#mustTable(cmd.family, cmd.table, "Cannot set table limit");
+        const action = `Cannot set the limit of table "${schema.name}"`;
+        const max = positiveInt(cmd.maxSizeBytes, "max-size", action);
+        const warn = positiveInt(cmd.warnSizeBytes, "warn-size", action);
+        if (warn > max) {
+          throw new CtlError("bad_request", `${action}: warn-size ${warn} exceeds max-size ${max}`);
+        }
+        cat.setTableLimit({
+          family: schema.family,
+          table: schema.name,
+          maxSizeBytes: max,
+          warnSizeBytes: warn,
+        });
+        return { ok: true, seq: cat.lastSeq() };
+      }
+      case "delete_table_limit": {
+        cat.deleteTableLimit(familyName(cmd.family), tableName(cmd.table));
+        return { ok: true, seq: cat.lastSeq() };
+      }
+      case "set_writer_limit": {
+        const writer = this.#mustWriter(cmd.writer, "Cannot set writer limit");
+        const rows = positiveInt(cmd.rowsPerMinute, "rows per minute", "Cannot set writer limit");
+        cat.setWriterLimit({ writer, rowsPerMinute: rows });
+        return { ok: true, seq: cat.lastSeq() };
+      }
+      case "delete_writer_limit": {
+        cat.deleteWriterLimit(writerName(cmd.writer));
+        return { ok: true, seq: cat.lastSeq() };
+      }
+    }
+  }
+
+  #mutate(cmd: Extract<SorCommand, { type: "mutate" }>): ApplyResult {
+    const cat = this.#catalog;
+    const writer = this.#mustWriter(cmd.writer, "Cannot apply mutations");
+    const family = this.#mustFamily(cmd.family, "Cannot apply mutations");
+    const mutations = rawMutations(cmd.mutations, family);
+
+    if (cmd.checkCookieBase64 !== undefined) {
+      const expected = decodeBase64(String(cmd.checkCookieBase64), "check_cookie");
+      const stored = cat.cookie(writer);
+      if (Buffer.compare(Buffer.from(expected), Buffer.from(stored)) !== 0) {
+        throw new CtlError(
+          "cookie_conflict",
+          `Cannot apply mutations for writer "${writer}": check_cookie does not match the stored cookie`,
+        );
+      }
+    }
+
+    const usage = this.#usageAt(writer, cmd.ts);
+    const allowed = this.effectiveWriterLimit(writer);
+    if (usage.rows + mutations.length > allowed) {
+      throw new CtlError(
+        "rate_limited",
+        `Cannot apply ${mutations.length} mutations for writer "${writer}": ${usage.rows} of ${allowed} rows used in this minute`,
+      );
+    }
+
+    const ops = mutationOps(family, mutations, (t) => cat.table(family, t));
+    const deltas = new Map<string, number>();
+    for (const op of ops) {
+      if (op.op !== "upsert" && op.op !== "delete") continue;
+      const schema = cat.table(family, op.table)!;
+      const cells = op.op === "upsert" ? op.values : op.key;
+      let delta = -this.#storedRowSizeBytes(schema, cells);
+      if (op.op === "upsert") {
+        for (const [name, type] of schema.fields) delta += cellSizeBytes(type, op.values[name]);
+      }
+      deltas.set(op.table, (deltas.get(op.table) ?? 0) + delta);
+    }
+    for (const [table, delta] of deltas) {
+      const size = Math.max(0, cat.tableSizeBytes(family, table) + delta);
+      const limit = this.effectiveTableLimit(family, table);
+      if (delta > 0 && size > limit.maxSizeBytes) {
+        throw new CtlError(
+          "table_size_limit_exceeded",
+          `Cannot apply mutations to table "${table}" in family "${family}": its size would be ${size} bytes, over its limit of ${limit.maxSizeBytes}`,
+        );
+      }
+      cat.setTableSizeBytes(family, table, size);
+    }
+
+    if (cmd.cookieBase64 !== undefined) {
+      cat.setCookie(writer, cookieBytes(decodeBase64(String(cmd.cookieBase64), "cookie")));
+    }
+    cat.setWriterUsage(writer, {
+      windowStartMs: usage.windowStartMs,
+      rows: usage.rows + ops.length,
+    });
+    return this.#commit(cmd.ts, family, ops);
+  }
+
+  /** The writer's usage in the fixed one-minute window containing `ts`. */
+  #usageAt(writer: string, ts: number): WriterUsage {
+    const windowStartMs = ts - (ts % WINDOW_MS);
+    const usage = this.#catalog.writerUsage(writer);
+    return usage.windowStartMs === windowStartMs ? usage : { windowStartMs, rows: 0 };
+  }
+
+  #storedRowSizeBytes(schema: TableSchema, key: Record<string, unknown>): number {
+    const layout = this.#applier.layout(schema.family, schema.name);
+    assert(layout, `table ${schema.family}.${schema.name} in catalog but not in SQLite`);
+    const physical = physicalTableName(schema.family, schema.name);
+    let stmt = this.#rowLookups.get(physical);
+    if (!stmt) {
+      const where = layout.keys.map((k) => `${quoteIdent(k)} = ?`).join(" AND ");
+      stmt = this.#db.prepare(`SELECT * FROM ${quoteIdent(physical)} WHERE ${where}`);
+      stmt.setReadBigInts(true); // integers beyond 2^53 would otherwise throw
+      this.#rowLookups.set(physical, stmt);
+    }
+    const types = new Map(layout.columns.map((c) => [c.name, c.type]));
+    const params = layout.keys.map((k): SQLInputValue => {
+      const cell = key[k] as string | number;
+      const type = types.get(k);
+      if (type === "bytestring") return new Uint8Array(Buffer.from(String(cell), "base64"));
+      if (type === "integer" && typeof cell === "string") return BigInt(cell);
+      return cell;
+    });
+    const row = stmt.get(...params);
+    if (!row) return 0;
+    return Object.values(row).reduce((sum: number, v) => sum + sqlValueSizeBytes(v), 0);
+  }
+
+  // --- reads ----------------------------------------------------------------------------------
+
+  /** Family names, sorted. */
+  families(): string[] {
+    return this.#catalog.families();
+  }
+
+  hasFamily(family: string): boolean {
+    return this.#catalog.hasFamily(family);
+  }
+
+  /** A table's schema, or undefined. Names must be normalized (lower-case). */
+  tableSchema(family: string, table: string): TableSchema | undefined {
+    return this.#catalog.table(family, table);
+  }
+
+  /** Every table of a family, sorted by name. */
+  familySchemas(family: string): TableSchema[] {
+    return this.#catalog.tables(family);
+  }
+
+  hasWriter(writer: string): boolean {
+    return this.#catalog.writer(writer) !== undefined;
+  }
+
+  /** Writer names, sorted. */
+  writers(): string[] {
+    return this.#catalog.writers();
+  }
+
+  /** Whether `secret` is the writer's secret (false for an unknown writer). Constant time. */
+  verifyWriter(writer: string, secret: string): boolean {
+    const stored = this.#catalog.writer(writer);
+    return stored !== undefined && verifySecret(stored, secret);
+  }
+
+  /** The writer's cookie (empty when never set), or undefined for an unknown writer. */
+  cookie(writer: string): Uint8Array | undefined {
+    return this.#catalog.writer(writer) ? this.#catalog.cookie(writer) : undefined;
+  }
+
+  /** Table limits that were set explicitly. */
+  tableLimits(): TableLimit[] {
+    return this.#catalog.tableLimits();
+  }
+
+  tableLimit(family: string, table: string): TableLimit | undefined {
+    return this.#catalog.tableLimit(family, table);
+  }
+
+  /** The limit in force for a table: its own, or the default. */
+  effectiveTableLimit(family: string, table: string): TableLimit {
+    return this.#catalog.tableLimit(family, table) ?? {
+      family,
+      table,
+      maxSizeBytes: DEFAULT_LIMITS.tableMaxSizeBytes,
+      warnSizeBytes: DEFAULT_LIMITS.tableWarnSizeBytes,
+    };
+  }
+
+  /** The logical size of a table: the sum of its values' sizes, as the size limit counts it. */
+  tableSizeBytes(family: string, table: string): number {
+    return this.#catalog.tableSizeBytes(family, table);
+  }
+
+  /** Writer limits that were set explicitly. */
+  writerLimits(): WriterLimit[] {
+    return this.#catalog.writerLimits();
+  }
+
+  writerLimit(writer: string): WriterLimit | undefined {
+    return this.#catalog.writerLimit(writer);
+  }
+
+  /** Rows per minute allowed to a writer: its own limit, or the default. */
+  effectiveWriterLimit(writer: string): number {
+    return this.#catalog.writerLimit(writer)?.rowsPerMinute ?? DEFAULT_LIMITS.writerRowsPerMinute;
+  }
+
+  /** A writer's usage in its last window (as of the last applied entry, not the clock). */
+  writerUsage(writer: string): WriterUsage {
+    return this.#catalog.writerUsage(writer);
+  }
+
+  /** Ledger entries with seq > `afterSeq`, in order, at most `limit` (≤ LEDGER_READ_MAX). */
+  ledger(afterSeq: number, limit: number = LEDGER_READ_MAX): LedgerEntry[] {
+    assert(Number.isSafeInteger(afterSeq) && afterSeq >= 0, `bad afterSeq ${afterSeq}`);
+    return this.#catalog.ledger(afterSeq, Math.max(0, Math.min(limit, LEDGER_READ_MAX)));
+  }
+
+  /** The seq of the last ledger entry; 0 when empty. */
+  lastSeq(): number {
+    return this.#catalog.lastSeq();
+  }
+
+  /** A checksum of every data table, for comparing replicas (SoR against SoR or LDB). */
+  checksums(): TableChecksum[] {
+    return tableChecksums(this.#db);
+  }
+
+  // --- snapshots ------------------------------------------------------------------------------
+
+  /** The whole state at `appliedIndex()`, as a SQLite file image (consistent: VACUUM INTO). */
+  snapshot(): Uint8Array {
+    const dir = Deno.makeTempDirSync({ prefix: "ctl-sor-snapshot-" });
+    try {
+      const file = `${dir}/snapshot.db`;
+      this.#db.exec(`VACUUM INTO '${file.replaceAll("'", "''")}'`);
+      return Deno.readFileSync(file);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  }
+
+  /**
+   * Replaces the whole state with a snapshot's. `index`, when given, must be the snapshot's
+   * applied index (a mismatch means the caller paired the wrong snapshot and index).
+   */
+  restore(data: Uint8Array, index?: number): void {
+    const header = new TextDecoder().decode(data.subarray(0, SQLITE_HEADER.length));
+    if (header !== SQLITE_HEADER) {
+      throw new CtlError(
+        "bad_request",
+        "Cannot restore the SoR: the snapshot is not a SQLite file",
+      );
+    }
+    const staging = `${this.#path}.restore`;
+    Deno.writeFileSync(staging, data);
+    this.#db.close();
+    this.#rowLookups.clear();
+    for (const suffix of ["-wal", "-shm"]) {
+      try {
+        Deno.removeSync(this.#path + suffix);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    Deno.renameSync(staging, this.#path);
+    this.#open();
+    if (index !== undefined) {
+      assert(
+        this.appliedIndex() === index,
+        `restored snapshot has applied index ${this.appliedIndex()}, expected ${index}`,
+      );
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+}

@@ -1,0 +1,351 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { encodeCommand, type SorCommandBody } from "./commands.ts";
+import { TestSor } from "./testing.ts";
+import { tableChecksums } from "./checksum.ts";
+
+const USERS: SorCommandBody = {
+  type: "create_tables",
+  tables: [{
+    family: "fam",
+    name: "users",
+    fields: [["id", "string"], ["n", "integer"], ["blob", "binary"]],
+    keyFields: ["id"],
+  }],
+};
+
+function setup(): TestSor {
+  const t = new TestSor();
+  t.ok({ type: "create_family", family: "fam" });
+  t.ok(USERS);
+  t.registerWriter("writer1", "secret1");
+  return t;
+}
+
+function upsert(id: string, n: number | string = 1, blob: string | null = null) {
+  return { table: "users", delete: false, values: { id, n, blob } };
+}
+
+function mutate(mutations: unknown[], extra: Partial<Record<string, string>> = {}): SorCommandBody {
+  return {
+    type: "mutate",
+    family: "fam",
+    writer: "writer1",
+    mutations: mutations as never,
+    ...extra,
+  };
+}
+
+function rows(t: TestSor): unknown[] {
+  const db = new DatabaseSync(t.path, { readOnly: true });
+  try {
+    const stmt = db.prepare("SELECT id, n FROM fam___users ORDER BY id");
+    stmt.setReadBigInts(true);
+    return stmt.all().map((r) => ({ ...r, n: String(r.n) }));
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("each schema or data change appends exactly one ledger entry with the next seq", () => {
+  const t = setup();
+  try {
+    const seq = t.ok(mutate([upsert("a"), upsert("b", "9007199254740993")]));
+    assert.equal(seq, 3);
+    const ledger = t.sor.ledger(0, 100);
+    assert.deepEqual(ledger.map((e) => e.seq), [1, 2, 3]);
+    assert.deepEqual(ledger.map((e) => e.ops.map((o) => o.op)), [
+      ["create_family"],
+      ["create_table"],
+      ["upsert", "upsert"],
+    ]);
+    assert.equal(ledger[2].ts, t.ts);
+    assert.deepEqual(rows(t), [{ id: "a", n: "1" }, { id: "b", n: "9007199254740993" }]);
+    assert.equal(t.sor.lastSeq(), 3);
+    assert.deepEqual(t.sor.ledger(2, 100).map((e) => e.seq), [3]);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("a failed command changes nothing but the applied index", () => {
+  const t = setup();
+  try {
+    t.ok(mutate([upsert("a")]));
+    const before = {
+      ledger: t.sor.ledger(0, 100),
+      sums: t.sor.checksums(),
+      index: t.sor.appliedIndex(),
+    };
+    const failures: [SorCommandBody, string][] = [
+      [{ type: "create_family", family: "fam" }, "family_exists"],
+      [{ type: "create_family", family: "a__b" }, "invalid_name"],
+      [USERS, "table_exists"],
+      [
+        mutate([upsert("z"), { table: "users", values: { id: "y", n: 1.5, blob: null } }]),
+        "invalid_value",
+      ],
+      [mutate([upsert("z"), upsert("z")]), "duplicate_key"],
+      [mutate([upsert("z"), { table: "nope", values: {} }]), "table_not_found"],
+      [{ ...mutate([upsert("z")]), writer: "nobody" } as SorCommandBody, "writer_not_found"],
+      [
+        { type: "add_fields", family: "fam", table: "users", fields: [["n", "integer"]] },
+        "field_exists",
+      ],
+      [{ type: "drop_table", family: "fam", table: "nope" }, "table_not_found"],
+    ];
+    for (const [cmd, code] of failures) {
+      const result = t.apply(cmd);
+      assert.equal(result.ok, false, JSON.stringify(cmd));
+      if (!result.ok) assert.equal(result.error.code, code, JSON.stringify(result.error));
+    }
+    assert.deepEqual(t.sor.ledger(0, 100), before.ledger);
+    assert.deepEqual(t.sor.checksums(), before.sums);
+    assert.equal(t.sor.appliedIndex(), before.index + failures.length);
+    assert.deepEqual(rows(t), [{ id: "a", n: "1" }]);
+    // A corrupt payload is a deterministic failure too.
+    const bad = t.sor.apply(t.sor.appliedIndex() + 1, new TextEncoder().encode("{not json"));
+    assert.equal(bad.ok, false);
+    assert.equal(t.sor.lastSeq(), 3);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("batch table creation is atomic: one bad table creates none", () => {
+  const t = setup();
+  try {
+    const result = t.apply({
+      type: "create_tables",
+      tables: [
+        { family: "fam", name: "good", fields: [["id", "string"]], keyFields: ["id"] },
+        { family: "fam", name: "users", fields: [["id", "string"]], keyFields: ["id"] },
+      ],
+    });
+    assert.equal(result.ok, false);
+    assert.equal(t.sor.tableSchema("fam", "good"), undefined);
+    assert.deepEqual(t.sor.checksums().map((c) => c.table), ["users"]);
+    // The applier's cache must not believe in the rolled-back table either.
+    t.ok({
+      type: "create_tables",
+      tables: [{ family: "fam", name: "good", fields: [["k", "integer"]], keyFields: ["k"] }],
+    });
+    assert.deepEqual(t.sor.tableSchema("fam", "good")?.fields, [["k", "integer"]]);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("check_cookie makes a batch conditional; the cookie is stored with the batch", () => {
+  const t = setup();
+  try {
+    t.ok(mutate([upsert("a")], { cookieBase64: btoa("offset-1") }));
+    assert.equal(new TextDecoder().decode(t.sor.cookie("writer1")), "offset-1");
+    const conflict = t.apply(
+      mutate([upsert("b")], {
+        checkCookieBase64: btoa("offset-0"),
+        cookieBase64: btoa("offset-2"),
+      }),
+    );
+    assert.equal(conflict.ok ? "" : conflict.error.code, "cookie_conflict");
+    assert.equal(new TextDecoder().decode(t.sor.cookie("writer1")), "offset-1");
+    assert.deepEqual(rows(t), [{ id: "a", n: "1" }]);
+    t.ok(
+      mutate([upsert("b")], {
+        checkCookieBase64: btoa("offset-1"),
+        cookieBase64: btoa("offset-2"),
+      }),
+    );
+    assert.equal(new TextDecoder().decode(t.sor.cookie("writer1")), "offset-2");
+    assert.equal(t.sor.cookie("nobody"), undefined);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("the writer rate limit is a fixed one-minute window of the leader's ts", () => {
+  const t = setup();
+  try {
+    t.ok({ type: "set_writer_limit", writer: "writer1", rowsPerMinute: 5 });
+    t.ts = 1_700_000_040_000 + 40_000; // 40 s into a minute
+    t.ok(mutate([upsert("a"), upsert("b"), upsert("c")]));
+    const over = t.apply(mutate([upsert("d"), upsert("e"), upsert("f")]));
+    assert.equal(over.ok ? "" : over.error.code, "rate_limited");
+    assert.equal(over.ok ? 0 : over.error.status, 429);
+    t.ok(mutate([upsert("d"), upsert("e")]));
+    t.ts += 20_000; // the next minute starts
+    t.ok(mutate([upsert("f"), upsert("g"), upsert("h")]));
+    assert.equal(rows(t).length, 8);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("a write that grows a table past its max size gets 507; deletes still shrink it", () => {
+  const t = setup();
+  try {
+    t.ok({
+      type: "set_table_limit",
+      family: "fam",
+      table: "users",
+      maxSizeBytes: 100,
+      warnSizeBytes: 50,
+    });
+    t.ok(mutate([upsert("a", 1, btoa("x".repeat(40)))]));
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 1 + 8 + 40);
+    const full = t.apply(mutate([upsert("b", 1, btoa("x".repeat(60)))]));
+    assert.equal(full.ok ? 0 : full.error.status, 507);
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 49);
+    // Replacing a row counts its new size, not both.
+    t.ok(mutate([upsert("a", 1, btoa("x".repeat(80)))]));
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 89);
+    t.ok(mutate([{ table: "users", delete: true, values: { id: "a" } }]));
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 0);
+    const bad = t.apply({
+      type: "set_table_limit",
+      family: "fam",
+      table: "users",
+      maxSizeBytes: 10,
+      warnSizeBytes: 50,
+    });
+    assert.equal(bad.ok ? "" : bad.error.code, "bad_request");
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("an idempotency key returns the first result and applies nothing twice", () => {
+  const t = setup();
+  try {
+    const first = t.apply(mutate([upsert("a")]), "k1");
+    t.ts += 1000; // a retry is stamped later by the leader
+    const again = t.apply(mutate([upsert("a")]), "k1");
+    assert.deepEqual(again, first);
+    assert.equal(t.sor.lastSeq(), 3);
+    const reused = t.apply(mutate([upsert("b")]), "k1");
+    assert.equal(reused.ok ? 0 : reused.error.status, 422);
+    // A failure is not remembered: the retry is evaluated afresh.
+    const fail = t.apply({ type: "create_family", family: "fam" }, "k2");
+    assert.equal(fail.ok, false);
+    t.ok({ type: "drop_table", family: "fam", table: "users" });
+    assert.equal(t.apply({ type: "create_family", family: "fam" }, "k2").ok, false);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("clearing a family clears all its tables in one ledger entry", () => {
+  const t = setup();
+  try {
+    t.ok({
+      type: "create_tables",
+      tables: [{ family: "fam", name: "other", fields: [["k", "integer"]], keyFields: ["k"] }],
+    });
+    t.ok(mutate([upsert("a"), { table: "other", values: { k: 1 } }]));
+    const seq = t.ok({ type: "clear_family", family: "fam" });
+    assert.deepEqual(t.sor.ledger(seq - 1, 10)[0].ops, [
+      { op: "clear_table", family: "fam", table: "other" },
+      { op: "clear_table", family: "fam", table: "users" },
+    ]);
+    assert.deepEqual(t.sor.checksums().map((c) => c.rows), [0, 0]);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("the same commands on two fresh state machines give identical state", () => {
+  const a = new TestSor();
+  const b = new TestSor();
+  try {
+    const commands: SorCommandBody[] = [
+      { type: "create_family", family: "fam" },
+      USERS,
+      {
+        type: "register_writer",
+        writer: "writer1",
+        saltHex: "00ff",
+        secretHashHex: "ab".repeat(32),
+      },
+      mutate([upsert("a", "-9223372036854775808", btoa("\u0000\u0001")), upsert("b", 7)]),
+      mutate([upsert("a", 3), { table: "users", delete: true, values: { id: "b" } }]),
+      { type: "create_family", family: "fam" },
+      { type: "add_fields", family: "fam", table: "users", fields: [["extra", "decimal"]] },
+    ];
+    const results = [a, b].map((t) =>
+      commands.map((c, i) => {
+        t.ts = 1_700_000_000_000 + i;
+        return t.apply(c);
+      })
+    );
+    assert.deepEqual(results[0], results[1]);
+    assert.deepEqual(a.sor.ledger(0, 100), b.sor.ledger(0, 100));
+    assert.deepEqual(a.sor.checksums(), b.sor.checksums());
+    assert.equal(a.sor.appliedIndex(), b.sor.appliedIndex());
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+});
+
+Deno.test("a restart resumes at the stored applied index and refuses to apply it again", () => {
+  const t = setup();
+  try {
+    t.ok(mutate([upsert("a")]));
+    const index = t.sor.appliedIndex();
+    t.reopen();
+    assert.equal(t.sor.appliedIndex(), index);
+    assert.equal(t.sor.lastSeq(), 3);
+    assert.throws(() =>
+      t.sor.apply(index, encodeCommand({ type: "create_family", family: "zzz", ts: 1 }))
+    );
+    t.ok(mutate([upsert("b")]));
+    assert.equal(t.sor.lastSeq(), 4);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("snapshot and restore round-trip the whole state", () => {
+  const source = setup();
+  const target = new TestSor();
+  try {
+    source.ok(mutate([upsert("a", "9223372036854775807")], { cookieBase64: btoa("c1") }));
+    const image = source.sor.snapshot();
+    target.ok({ type: "create_family", family: "junk" });
+    target.sor.restore(image, source.sor.appliedIndex());
+    assert.equal(target.sor.appliedIndex(), source.sor.appliedIndex());
+    assert.deepEqual(target.sor.ledger(0, 100), source.sor.ledger(0, 100));
+    assert.deepEqual(target.sor.checksums(), source.sor.checksums());
+    assert.deepEqual(target.sor.families(), ["fam"]);
+    assert.ok(target.sor.verifyWriter("writer1", "secret1"));
+    assert.ok(!target.sor.verifyWriter("writer1", "secret2"));
+    assert.equal(new TextDecoder().decode(target.sor.cookie("writer1")), "c1");
+    // Writing continues after a restore, on the restored state.
+    target.ok(mutate([upsert("b")]));
+    assert.equal(target.sor.lastSeq(), 4);
+    target.reopen();
+    assert.equal(target.sor.lastSeq(), 4);
+    assert.throws(() => target.sor.restore(new Uint8Array([1, 2, 3])));
+  } finally {
+    source.dispose();
+    target.dispose();
+  }
+});
+
+Deno.test("checksums differ when any value differs and match an independent copy", () => {
+  const t = setup();
+  try {
+    t.ok(mutate([upsert("a", 1), upsert("b", 2)]));
+    const copy = new DatabaseSync(":memory:");
+    copy.exec(
+      `CREATE TABLE fam___users ("id" VARCHAR(191), "n" INTEGER, "blob" BLOB, PRIMARY KEY ("id"))`,
+    );
+    copy.exec(`INSERT INTO fam___users VALUES ('b', 2, NULL), ('a', 1, NULL)`);
+    assert.deepEqual(tableChecksums(copy), t.sor.checksums());
+    copy.exec(`UPDATE fam___users SET n = 3 WHERE id = 'b'`);
+    assert.notDeepEqual(tableChecksums(copy), t.sor.checksums());
+    copy.close();
+  } finally {
+    t.dispose();
+  }
+});

@@ -1,0 +1,56 @@
+/**
+ * Test helpers for code that drives a `SorStateMachine` without Raft: a temporary SoR file and a
+ * feeder that assigns consecutive Raft indexes.
+ */
+import {
+  type ApplyResult,
+  encodeCommand,
+  type SorCommand,
+  type SorCommandBody,
+} from "./commands.ts";
+import { hashSecret } from "./secrets.ts";
+import { SorStateMachine } from "./state_machine.ts";
+
+/** A SoR in a fresh temporary directory, with an index counter. */
+export class TestSor {
+  readonly dir: string;
+  readonly path: string;
+  sor: SorStateMachine;
+  /** The leader clock stamped into commands; tests move it explicitly. */
+  ts = 1_700_000_000_000;
+
+  constructor() {
+    this.dir = Deno.makeTempDirSync({ prefix: "ctl-sor-test-" });
+    this.path = `${this.dir}/sor.db`;
+    this.sor = new SorStateMachine(this.path);
+  }
+
+  /** Stamps, encodes and applies a command at the next index. */
+  apply(body: SorCommandBody, idempotencyKey?: string): ApplyResult {
+    const cmd: SorCommand = { ...body, ts: this.ts, ...(idempotencyKey ? { idempotencyKey } : {}) };
+    return this.sor.apply(this.sor.appliedIndex() + 1, encodeCommand(cmd));
+  }
+
+  /** Applies and asserts success; returns the seq. */
+  ok(body: SorCommandBody, idempotencyKey?: string): number {
+    const result = this.apply(body, idempotencyKey);
+    if (!result.ok) throw new Error(`${body.type} failed: ${JSON.stringify(result.error)}`);
+    return result.seq;
+  }
+
+  /** Registers a writer with the given secret. */
+  registerWriter(writer: string, secret: string): number {
+    return this.ok({ type: "register_writer", writer, ...hashSecret(secret) });
+  }
+
+  /** Closes and reopens the SoR file (a process restart). */
+  reopen(): void {
+    this.sor.close();
+    this.sor = new SorStateMachine(this.path);
+  }
+
+  dispose(): void {
+    this.sor.close();
+    Deno.removeSync(this.dir, { recursive: true });
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Durable file operations for publication and installation: data is fsynced before it is renamed
+ * into place, and the directory is fsynced after, so after a crash a name points either at the
+ * old complete file or at the new complete file, never at a partial one.
+ */
+import { createHash } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+
+/** fsyncs a file by path. */
+export async function syncFile(path: string): Promise<void> {
+  using file = await Deno.open(path, { read: true, write: true });
+  await file.sync();
+}
+
+/** fsyncs a directory so a rename or unlink inside it survives power loss (Linux, macOS). */
+export async function syncDir(dir: string): Promise<void> {
+  using handle = await Deno.open(dir, { read: true });
+  await handle.sync();
+}
+
+/** A temporary name beside `path` (same directory, so the final rename is atomic). */
+export function tempPathBeside(path: string, tag = "tmp"): string {
+  return join(dirname(path), `.${basename(path)}.${tag}-${crypto.randomUUID().slice(0, 8)}`);
+}
+
+/** Writes `data` to `path` atomically: temp file, fsync, rename, fsync of the directory. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempPathBeside(path);
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  try {
+    using file = await Deno.open(tmp, { write: true, createNew: true });
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await file.sync();
+  } catch (e) {
+    await removeQuietly(tmp);
+    throw e;
+  }
+  await Deno.rename(tmp, path);
+  await syncDir(dirname(path));
+}
+
+/** Removes a file, ignoring "not found". */
+export async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** True when `path` exists (any kind of entry). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** SHA-256 (hex) and size of a stream of bytes, computed as they pass through. */
+export class HashingCounter {
+  readonly #hash = createHash("sha256");
+  sizeBytes = 0;
+
+  /** A pass-through stream that hashes and counts every chunk. */
+  stream(onChunk?: (sizeBytes: number) => void): TransformStream<Uint8Array, Uint8Array> {
+    return new TransformStream({
+      transform: (chunk, controller) => {
+        this.#hash.update(chunk);
+        this.sizeBytes += chunk.byteLength;
+        onChunk?.(this.sizeBytes);
+        controller.enqueue(chunk);
+      },
+    });
+  }
+
+  /** The hex digest; call once, after the stream has ended. */
+  digestHex(): string {
+    return this.#hash.digest("hex");
+  }
+}
