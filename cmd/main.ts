@@ -13,6 +13,8 @@ import { schemaCommand } from "./admin_schema.ts";
 import { tableCommand } from "./admin_table.ts";
 import { writerCommand } from "./admin_writer.ts";
 import { checkCommand } from "./check.ts";
+import { heartbeatCommand } from "./heartbeat.ts";
+import { bootstrapCommand, supervisorCommand } from "./supervisor.ts";
 import { upCommand } from "./up.ts";
 import { executiveCommand } from "./executive.ts";
 import { getCommand } from "./get.ts";
@@ -27,6 +29,9 @@ export const COMMANDS: CommandSpec[] = [
   executiveCommand,
   reflectorCommand,
   sidecarCommand,
+  heartbeatCommand,
+  supervisorCommand,
+  bootstrapCommand,
   queryCommand,
   getCommand,
   familyCommand,

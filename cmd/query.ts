@@ -7,6 +7,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { LdbError } from "../src/ldb/errors.ts";
 import { type JsonValue, rowToJson } from "../src/ldb/json.ts";
 import { openReaderDatabase } from "../src/ldb/sqlite.ts";
+import { openLdb } from "../src/ldb/reader.ts";
 import type { CommandSpec } from "./cli.ts";
 
 export const QUERY_FORMATS = ["auto", "table", "json", "ndjson", "csv"] as const;
@@ -161,8 +162,28 @@ export const queryCommand: CommandSpec = {
       default: QUERY_ROWS_DEFAULT,
       placeholder: "N",
     },
+    {
+      name: "min-seq",
+      type: "int",
+      help: "first wait until the LDB has applied this ledger seq (the seq a write returned)",
+      placeholder: "SEQ",
+    },
+    {
+      name: "wait",
+      type: "duration",
+      help: "longest wait for --min-seq",
+      default: "10s",
+    },
   ],
-  run: (opts, args) => {
+  run: async (opts, args) => {
+    if (opts.minSeq !== undefined) {
+      const reader = openLdb(String(opts.ldb));
+      try {
+        await reader.waitForSeq(Number(opts.minSeq), Number(opts.wait));
+      } finally {
+        reader.close();
+      }
+    }
     const result = runQuery(String(args[0]), {
       ldb: String(opts.ldb),
       format: opts.format as QueryFormat,
@@ -173,7 +194,7 @@ export const queryCommand: CommandSpec = {
     if (result.truncated) {
       console.error(`Note: output stopped at ${result.rowCount} rows (--max-rows)`);
     }
-    return Promise.resolve(0);
+    return 0;
   },
 };
 

@@ -23,6 +23,8 @@ async function loadSecrets(dir: string): Promise<UpSecrets> {
   const secret = () => randomBytes(18).toString("base64url");
   const secrets = { adminToken: secret(), clusterSecret: secret(), heartbeatSecret: secret() };
   await Deno.writeTextFile(path, JSON.stringify(secrets, null, 2) + "\n", { mode: 0o600 });
+  // The token alone, for shells: export CTL_ADMIN_TOKEN=$(cat .ctl/admin-token)
+  await Deno.writeTextFile(`${dir}/admin-token`, secrets.adminToken + "\n", { mode: 0o600 });
   return secrets;
 }
 
@@ -113,24 +115,21 @@ export const upCommand: CommandSpec = {
       await group.stop();
       return 1;
     }
-    const exec = plans[0].address;
     console.log(`
 ctl is up. Data and logs: ${dir}
 Admin token: ${secrets.adminToken}
 
-Try:
-  export CTL_ADMIN_TOKEN=${secrets.adminToken} CTL_EXECUTIVE=${exec}
-  ctl family create demo
-  ctl table create demo flags --field name:string --field enabled:integer --key name
-  ctl writer register demo-writer --secret demo-secret-1
-  echo '{"table":"flags","values":{"name":"dark-mode","enabled":1}}' | \\
-    ctl mutate demo --writer demo-writer --secret demo-secret-1 -
-  ctl query --ldb ${dir}/ldb/ldb.db "SELECT * FROM demo___flags"
-  curl -s -XPOST ${plans.find((p) => p.name === "sidecar")!.address}/get-row-by-key/demo/flags \\
-    -d '{"key":[{"value":"dark-mode"}]}'
-  ctl cluster status
+Try (from the checkout; see the README's walkthrough):
+  export CTL_ADMIN_TOKEN=$(cat ${dir}/admin-token) CTL_EXECUTIVE=${plans[0].address}
+  ./ctl family create demo
+  ./ctl table create demo flags --field name:string --field enabled:integer --key name
+  ./ctl writer register demo-writer --secret demo-secret-1
+  echo '{"table":"flags","values":{"name":"dark-mode","enabled":1}}' |
+    ./ctl mutate demo --writer demo-writer --secret demo-secret-1
+  ./ctl query --ldb ${dir}/ldb/ldb.db "SELECT * FROM demo___flags"
+  ./ctl cluster status
 
-(ctl here means: ${"deno run -A main.ts"} from the checkout.) Ctrl-C stops everything.`);
+Ctrl-C stops everything.`);
     const signal = await stopped;
     console.log(`Stopping on ${signal}…`);
     await group.stop();

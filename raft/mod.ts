@@ -7,7 +7,7 @@
  */
 
 export type * from "./types.ts";
-export { RawNode } from "./raw_node.ts";
+export { type BootstrapTarget, mayPrecedePersistence, RawNode } from "./raw_node.ts";
 export type {
   Config,
   ProgressStatus,

@@ -7,8 +7,8 @@
 
 import {
   type ConfChange,
+  configFromConfState,
   confStateFromConfig,
-  decodeConfChange,
   encodeConfChange,
   type MembershipConfig,
   nextConfig,
@@ -576,15 +576,11 @@ export class Raft {
     this.log.restore(s);
     this.prs.progress = new Map();
     this.prs.setConfig(
-      this.#configOf(s.meta.conf),
+      configFromConfState(s.meta.conf),
       this.log.lastIndex() + 1,
     );
     this.#afterConfigChange();
     return true;
-  }
-
-  #configOf(cs: ConfState): MembershipConfig {
-    return new ProgressTracker(cs, 1, 0).config;
   }
 
   // ---- leader side of replication ----------------------------------------------------------
@@ -1003,5 +999,3 @@ export class Raft {
     };
   }
 }
-
-export { decodeConfChange };

@@ -7,8 +7,14 @@ import type { ConfChange } from "./confchange.ts";
 import type { Config, Ready, SoftState, Status } from "./config.ts";
 import { invariant } from "./errors.ts";
 import { Raft } from "./raft.ts";
-import type { MemoryStorage } from "./storage.ts";
-import type { ConfState, HardState, Message, NodeId } from "./types.ts";
+import type { ConfState, HardState, Message, NodeId, Snapshot } from "./types.ts";
+
+/** What bootstrap needs from a storage: MemoryStorage, or the driver's durable log. */
+export interface BootstrapTarget {
+  lastIndex(): number;
+  applySnapshot(snap: Snapshot): void;
+  setHardState(hs: HardState): void;
+}
 
 /** Messages a leader may send before its Ready is durable (see the persistence contract). */
 const sendableBeforePersist: ReadonlySet<string> = new Set(["MsgApp", "MsgHeartbeat", "MsgSnap"]);
@@ -39,7 +45,7 @@ export class RawNode {
    * configuration: a snapshot at index 1, term 1, with empty application data. Every founding
    * member must be bootstrapped with the same voters; a node joining later starts empty instead.
    */
-  static bootstrap(storage: MemoryStorage, voters: NodeId[]): void {
+  static bootstrap(storage: BootstrapTarget, voters: NodeId[]): void {
     invariant(storage.lastIndex() === 0, "bootstrap: storage is not empty");
     invariant(voters.length > 0, "bootstrap: no voters");
     storage.applySnapshot({
@@ -89,7 +95,12 @@ export class RawNode {
     this.raft.transferLeader(to);
   }
 
-  /** Requests a linearizable read point; the answer comes in a later Ready's readStates. */
+  /**
+   * Requests a linearizable read point; the answer comes in a later Ready's readStates with the
+   * same context. Contexts must be unique across the cluster (prefix them with the node id). A
+   * request forwarded to a leader that loses leadership is never answered: time out and retry.
+   * Throws RaftError "ReadIndexDropped" when no leader is known or too many reads are pending.
+   */
   readIndex(context: string): void {
     this.raft.readIndex(context);
   }
@@ -126,9 +137,9 @@ export class RawNode {
     return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
   }
 
-  /** True when ready() would return something to do. */
+  /** True when ready() would return something to do; false while a Ready awaits advance(). */
   hasReady(): boolean {
-    invariant(this.#outstanding === undefined, "hasReady() before advance() of the previous Ready");
+    if (this.#outstanding !== undefined) return false;
     this.raft.flush();
     const r = this.raft;
     const ss = this.#softState();

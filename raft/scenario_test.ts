@@ -365,3 +365,54 @@ Deno.test("thesis §4.2.3: a server that heard from a leader within the election
     "nobody in contact with the leader moved to n3's term",
   );
 });
+
+Deno.test("flow control: pipelined MsgApp are bounded by maxInflightMsgs and maxSizePerMsgBytes", () => {
+  const h = new Harness(ids3, { maxInflightMsgs: 3, maxSizePerMsgBytes: 300 });
+  h.campaign("n1");
+  const sent: { to: string; bytes: number }[] = [];
+  h.drop = (m) => {
+    if (m.type === "MsgApp" && m.to === "n2" && (m.entries ?? []).length > 0) {
+      sent.push({
+        to: m.to,
+        bytes: (m.entries ?? []).reduce((a, e) => a + e.data.byteLength + 16, 0),
+      });
+    }
+    return m.type === "MsgAppResp"; // no acknowledgements: the window must fill and stop
+  };
+  for (let i = 0; i < 50; i++) h.raw("n1").propose(new Uint8Array(100));
+  h.stabilize();
+  assert.equal(sent.length, 3, "at most maxInflightMsgs unacknowledged messages");
+  for (const s of sent) assert.ok(s.bytes <= 300, `message of ${s.bytes} bytes`);
+  h.heal();
+  h.tick(3);
+  assert.equal(h.raw("n2").status().lastIndex, h.raw("n1").status().lastIndex);
+});
+
+Deno.test("§5.3 fast backtracking: a long conflicting term is skipped in a few round trips", () => {
+  const h = new Harness(ids3);
+  h.campaign("n1");
+  // n1 leads alone for a while and writes 50 entries nobody else gets.
+  h.isolate("n1");
+  for (let i = 0; i < 50; i++) h.raw("n1").propose(new Uint8Array([i]));
+  h.stabilize();
+  h.crash("n1");
+  h.heal();
+  const leader = h.waitLeader(200, ["n2", "n3"]);
+  // The new leader writes 50 entries of its own term at the same indexes.
+  for (let i = 0; i < 50; i++) h.raw(leader).propose(new Uint8Array([i]));
+  h.propose(leader, "new");
+  // A fresh leader starts probing n1 at its own (long) log's end.
+  const other = leader === "n2" ? "n3" : "n2";
+  h.raw(leader).transferLeader(other);
+  h.stabilize();
+  assert.equal(h.raw(other).status().role, "leader");
+  h.start("n1");
+  let rejections = 0;
+  h.drop = (m) => {
+    if (m.type === "MsgAppResp" && m.from === "n1" && m.reject) rejections++;
+    return false;
+  };
+  h.tick(5);
+  assert.ok(h.appliedData("n1").includes("new"));
+  assert.ok(rejections <= 3, `${rejections} rejections to skip 50 conflicting entries`);
+});

@@ -27,8 +27,8 @@ export class ProgressTracker {
     const next = new Map<NodeId, Progress>();
     for (const id of members(config)) {
       let pr = this.progress.get(id);
-      const learner = config.learners.has(id) ||
-        (config.learnersNext.has(id) && !config.voters.has(id) && !config.votersOutgoing.has(id));
+      // learnersNext are still outgoing voters: they become learners when the joint config is left.
+      const learner = config.learners.has(id);
       if (!pr) {
         pr = new Progress(nextIndex, learner, this.maxInflight, this.maxInflightBytes);
         // A new member counts as active so that CheckQuorum does not depose the leader before

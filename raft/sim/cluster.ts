@@ -9,7 +9,7 @@
  * and hard state, send `messagesAfterPersist`, apply, advance.
  */
 
-import { type ConfChange, decodeConfChange, encodeConfChange } from "../confchange.ts";
+import { type ConfChange, decodeConfChange } from "../confchange.ts";
 import type { Ready } from "../config.ts";
 import { ProposalDropped, RaftError } from "../errors.ts";
 import { seededRandom } from "../random.ts";
@@ -342,7 +342,11 @@ export class Simulation {
     const raw = n.raw!;
     n.pending = undefined;
     if (rd.snapshot) {
-      this.#checkIdentity(rd.snapshot.meta.index, rd.snapshot.meta.term, -1);
+      if (rd.snapshot.meta.index <= n.app.applied) {
+        throw new SafetyViolation(
+          `${n.id}: snapshot at ${rd.snapshot.meta.index} would move applied back from ${n.app.applied}`,
+        );
+      }
       n.storage.applySnapshot(rd.snapshot);
     }
     if (rd.entries.length > 0) {
@@ -354,7 +358,8 @@ export class Simulation {
         } catch (err) {
           if (!(err instanceof RaftError)) throw err;
         }
-        this.#checkIdentity(e.index, e.term, entryDigest(prevTerm, e));
+        // Log matching, inductively: one (index, term) means one entry and one predecessor term.
+        if (prevTerm !== -1) this.#checkIdentity(e.index, e.term, entryDigest(prevTerm, e));
       }
     }
     if (rd.hardState) {
@@ -380,7 +385,6 @@ export class Simulation {
   #checkIdentity(index: number, term: number, identity: number): void {
     const key = `${index}:${term}`;
     const prev = this.logIdentity.get(key);
-    if (identity === -1) return;
     if (prev === undefined) this.logIdentity.set(key, identity);
     else if (prev !== identity) {
       throw new SafetyViolation(
@@ -584,7 +588,11 @@ export class Simulation {
 
   #confChange(leader: SimNode): void {
     const cfg = leader.raw!.raft.prs.config;
-    if (cfg.votersOutgoing.size > 0) return;
+    if (cfg.votersOutgoing.size > 0) {
+      // An explicit joint configuration is left only when the application asks.
+      if (!cfg.autoLeave) this.#proposeConf(leader, { changes: [] });
+      return;
+    }
     const voters = [...cfg.voters].sort();
     const learners = [...cfg.learners].sort();
     const outsiders = this.spares.filter((s) => !cfg.voters.has(s) && !cfg.learners.has(s));
@@ -593,13 +601,14 @@ export class Simulation {
     if (spare) options.push({ changes: [{ type: "addLearner", nodeId: spare }] });
     const learner = this.#pick(learners);
     if (learner) options.push({ changes: [{ type: "addVoter", nodeId: learner }] });
-    if (voters.length > 3) {
+    if (voters.length >= 3) {
       options.push({ changes: [{ type: "removeNode", nodeId: this.#pick(voters)! }] });
     }
     if (learner && voters.length >= 3) {
       const out = this.#pick(voters)!;
       options.push({
         changes: [{ type: "addVoter", nodeId: learner }, { type: "removeNode", nodeId: out }],
+        transition: this.rng() < 0.5 ? "auto" : "explicit",
       });
     }
     if (voters.length >= 3) {
@@ -609,7 +618,10 @@ export class Simulation {
       });
     }
     const cc = this.#pick(options);
-    if (!cc) return;
+    if (cc) this.#proposeConf(leader, cc);
+  }
+
+  #proposeConf(leader: SimNode, cc: ConfChange): void {
     try {
       leader.raw!.proposeConfChange(cc);
       this.stats.confChanges++;
@@ -784,5 +796,3 @@ export function describeFailure(r: SimResult): string {
   return `seed ${r.seed} (${r.nodes} nodes) failed: ${r.error}\n` +
     `reproduce: deno run raft/sim/run.ts --seed ${r.seed} --nodes ${r.nodes} --verbose`;
 }
-
-export { encodeConfChange };

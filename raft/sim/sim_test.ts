@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { RaftLog } from "../log.ts";
+import { RawNode } from "../raw_node.ts";
 import { defaultSimOptions, describeFailure, simulate, Simulation } from "./cluster.ts";
 
 const seedsPerSize = 2000;
@@ -54,4 +56,41 @@ Deno.test("simulation: the checker catches a node applying a different entry", (
   const r = sim.run();
   assert.equal(r.ok, false);
   assert.match(r.error ?? "", /state machine safety/);
+});
+
+/** Runs seeds until one fails; returns its error. */
+function firstFailure(nodes: number, seeds: number): string | undefined {
+  for (let seed = 0; seed < seeds; seed++) {
+    const r = simulate(seed, nodes);
+    if (!r.ok) return r.error;
+  }
+  return undefined;
+}
+
+Deno.test("simulation: a driver that sends everything before persisting is caught", () => {
+  const real = RawNode.prototype.ready;
+  RawNode.prototype.ready = function (this: RawNode) {
+    const rd = real.call(this);
+    rd.messages.push(...rd.messagesAfterPersist);
+    rd.messagesAfterPersist = [];
+    return rd;
+  };
+  try {
+    assert.match(firstFailure(3, 50) ?? "", /persistence contract/);
+  } finally {
+    RawNode.prototype.ready = real;
+  }
+});
+
+Deno.test("simulation: granting votes without the §5.4.1 up-to-date check is caught", () => {
+  const real = RaftLog.prototype.isUpToDate;
+  RaftLog.prototype.isUpToDate = () => true;
+  try {
+    assert.match(
+      firstFailure(5, 500) ?? "",
+      /leader completeness|state machine safety|log matching/,
+    );
+  } finally {
+    RaftLog.prototype.isUpToDate = real;
+  }
 });

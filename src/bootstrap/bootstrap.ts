@@ -15,10 +15,10 @@ import { DatabaseSync } from "node:sqlite";
 import { log } from "../util/log.ts";
 import {
   exists,
+  fileSink,
   HashingCounter,
   removeQuietly,
   syncDir,
-  syncFile,
   tempPathBeside,
 } from "../supervisor/fs_util.ts";
 import { BootstrapError, isRetryable } from "./errors.ts";
@@ -197,7 +197,7 @@ async function download(
       bytesTotal: source.sizeBytes,
     });
   };
-  const file = await Deno.open(tmp, { write: true, createNew: true });
+  using file = await Deno.open(tmp, { write: true, createNew: true });
   try {
     await source.body
       .pipeThrough(counter.stream(report))
@@ -205,7 +205,7 @@ async function download(
         new DecompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>,
       )
       .pipeThrough(limit)
-      .pipeTo(file.writable);
+      .pipeTo(fileSink(file));
   } catch (e) {
     if (e instanceof BootstrapError) throw e;
     if (options.signal?.aborted) throw new BootstrapError("aborted", "Bootstrap aborted");
@@ -239,7 +239,7 @@ async function download(
       `Snapshot ${source.where} is ${counter.sizeBytes} bytes, published ${source.sizeBytes}`,
     );
   }
-  await syncFile(tmp);
+  await file.sync();
   return { sizeBytes: counter.sizeBytes, ldbSizeBytes };
 }
 

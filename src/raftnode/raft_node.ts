@@ -11,7 +11,7 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ProposalDropped } from "../../raft/mod.ts";
-import type { ConfState, Entry, Message, NodeId, Snapshot } from "../../raft/types.ts";
+import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from "../../raft/types.ts";
 import { createCore } from "./core_adapter.ts";
 import type { ConfChangeRequest, CorePort, CoreReady, Role } from "./core_port.ts";
 import {
@@ -135,6 +135,8 @@ export class RaftNode {
   private applied: number;
   private snapshotIndex: number;
   private stopped = false;
+  /** A commit-only hard state not yet written (see handleReady). */
+  private unwrittenHardState: HardState | null = null;
   private wakeUp: (() => void) | null = null;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private loop: Promise<void> = Promise.resolve();
@@ -438,6 +440,9 @@ export class RaftNode {
     clearInterval(this.ticker);
     this.wake();
     await this.loop.catch(() => {});
+    if (this.unwrittenHardState !== null) {
+      await this.log.append([], this.unwrittenHardState).catch(() => {});
+    }
     await this.transport.close();
     await this.log.close();
     const err = new RaftNodeError("STOPPED", "Node stopped");
@@ -554,8 +559,15 @@ export class RaftNode {
     // and acknowledgements go only after the fsync.
     this.transport.send(rd.messages);
     if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
-    if (rd.entries.length > 0 || rd.hardState !== null) {
-      await this.log.append(rd.entries, rd.hardState, { sync: rd.mustSync });
+    if (rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
+      // Only the commit index moved: no write now; it rides along with the next append (a lost
+      // commit index is learned again from the leader).
+      this.unwrittenHardState = rd.hardState;
+      this.core.storageSetHardState(rd.hardState);
+    } else if (rd.entries.length > 0 || rd.hardState !== null) {
+      const hardState = rd.hardState ?? this.unwrittenHardState;
+      await this.log.append(rd.entries, hardState);
+      this.unwrittenHardState = null;
       if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
       if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
     }

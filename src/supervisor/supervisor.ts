@@ -109,7 +109,7 @@ export class Supervisor {
     const target = this.#options.target.url;
     if (result.kind === "published") {
       this.#log.info(
-        "Published snapshot seq {seq} to {target}/{file}: {sizeBytes} bytes gzipped, copy " +
+        "Published snapshot seq {seq} to {target} as {file}: {sizeBytes} bytes gzipped, copy " +
           "{copyMs} ms, total {totalMs} ms",
         { ...result, target },
       );

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SnapshotError } from "./errors.ts";
-import { removeQuietly, syncDir, tempPathBeside, writeFileAtomic } from "./fs_util.ts";
+import { fileSink, removeQuietly, syncDir, tempPathBeside, writeFileAtomic } from "./fs_util.ts";
 import { type Manifest, MANIFEST_BYTES_MAX, MANIFEST_NAME, parseManifest } from "./manifest.ts";
 
 /** Per-request timeout of HTTP targets (a whole snapshot upload is one request). */
@@ -113,12 +113,7 @@ export class FileTarget implements SnapshotTarget {
       throw publishError(`Cannot create "${tmp}"`, e);
     }
     let closed = false;
-    const writable = new WritableStream<Uint8Array>({
-      async write(chunk) {
-        let written = 0;
-        while (written < chunk.length) written += await file.write(chunk.subarray(written));
-      },
-    });
+    const writable = fileSink(file);
     const close = () => {
       if (!closed) {
         closed = true;
@@ -260,12 +255,7 @@ export class HttpTarget implements SnapshotTarget {
       }
     };
     return {
-      writable: new WritableStream<Uint8Array>({
-        async write(chunk) {
-          let written = 0;
-          while (written < chunk.length) written += await file.write(chunk.subarray(written));
-        },
-      }),
+      writable: fileSink(file),
       commit: async () => {
         close();
         try {

@@ -62,9 +62,11 @@ export class Member {
     assert.equal(this.proc, null, `${this.id} is already running`);
     await Deno.mkdir(this.dataDir, { recursive: true });
     const o = this.options;
+    const v8Flags = Deno.env.get("RAFTNODE_V8_FLAGS");
     const args = [
       "run",
       "-A",
+      ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
       HOST,
       "--id",
       this.id,

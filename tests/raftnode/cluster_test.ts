@@ -29,6 +29,17 @@ class Writers {
     }
   }
 
+  /** Waits until at least `count` writes were acknowledged. */
+  async until(count: number, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.acked.size < count) {
+      if (Date.now() > deadline) {
+        throw new Error(`only ${this.acked.size} of ${count} writes acked`);
+      }
+      await sleep(20);
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
@@ -129,9 +140,8 @@ Deno.test({
         await sleep(50 + Math.random() * 150);
         await victim.start();
       }
-      await sleep(300);
+      await writers.until(writers.acked.size + 50);
       await writers.stop();
-      assert.ok(writers.acked.size > 100, `only ${writers.acked.size} writes acknowledged`);
       await assertAllPresent(cluster, writers.acked, cluster.running());
     } finally {
       await cluster.destroy();
@@ -212,14 +222,36 @@ Deno.test({
       await admin(cluster, "promote", { id: "f" });
       await admin(cluster, "remove", { id: "e" });
       await cluster.get("e").kill9();
-      await sleep(200);
+      await writers.until(writers.acked.size + 50);
       await writers.stop();
       s = await (await cluster.waitLeader()).status();
       const voters = s.members.filter((m) => m.voter).map((m) => m.id).sort();
       assert.equal(voters.length, 3, `voters ${voters}`);
       assert.ok(voters.includes("f"));
-      assert.ok(writers.acked.size > 50, `only ${writers.acked.size} writes acknowledged`);
       await assertAllPresent(cluster, writers.acked, cluster.running());
+    } finally {
+      await cluster.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "raftnode: with the SQLite log store, members commit, survive kill -9 and restart",
+  ...sanitize,
+  fn: async () => {
+    const cluster = await Cluster.create(["a", "b", "c"], { storage: "sqlite" });
+    try {
+      await cluster.startAll();
+      const writers = new Writers(cluster, 4, "q");
+      await writers.until(50);
+      const leader = await cluster.waitLeader(5000);
+      await leader.kill9();
+      await writers.until(100);
+      await leader.start();
+      await writers.until(150);
+      await writers.stop();
+      await assertAllPresent(cluster, writers.acked, cluster.running());
+      assert.ok((await Deno.stat(`${leader.dataDir}/log.db`)).isFile);
     } finally {
       await cluster.destroy();
     }

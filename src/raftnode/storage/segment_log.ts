@@ -161,11 +161,7 @@ export class SegmentLog implements LogStore {
     return Promise.resolve(state);
   }
 
-  append(
-    entries: readonly Entry[],
-    hardState: HardState | null,
-    options: { sync?: boolean } = {},
-  ): Promise<void> {
+  append(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
     return this.serial(async () => {
       if (entries.length === 0 && hardState === null) return;
       assertContiguous(entries);
@@ -180,7 +176,7 @@ export class SegmentLog implements LogStore {
         await this.startSegment(this.currentSegment().seq + 1, null);
       }
       await writeAll(this.file!, buf);
-      if (options.sync !== false || entries.length > 0) await this.file!.syncData();
+      await this.file!.syncData();
       this.fileBytes += buf.length;
       if (hardState !== null) this.hardState = hardState;
       if (entries.length > 0) {

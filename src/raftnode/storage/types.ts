@@ -26,14 +26,8 @@ export interface LogStore {
   /**
    * Appends `entries` (contiguous, ascending) and records `hardState` when given, with one fsync.
    * An entry at an index already present replaces it and drops every later one (Raft overwrite).
-   * `sync: false` (only for a hard state whose commit index alone changed) may skip the fsync:
-   * a lost commit index is learned again from the leader.
    */
-  append(
-    entries: readonly Entry[],
-    hardState: HardState | null,
-    options?: { sync?: boolean },
-  ): Promise<void>;
+  append(entries: readonly Entry[], hardState: HardState | null): Promise<void>;
   /**
    * Publishes a snapshot taken locally (for compaction) atomically, replacing older snapshots.
    * Entries above `snapshot.meta.index` are kept; call `compact` to drop the ones below.

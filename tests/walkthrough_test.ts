@@ -1,0 +1,119 @@
+/**
+ * The README's walkthrough, run exactly as written (only the ports are moved out of the way)
+ * against `ctl up`, then Ctrl-C, then `ctl up` again on the same data.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { freePorts, sleep, waitFor } from "./system/harness.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The shell lines between the walkthrough markers of README.md. */
+async function walkthrough(): Promise<string> {
+  const readme = await Deno.readTextFile(`${ROOT}/README.md`);
+  const m = /<!-- walkthrough:start -->\s*```sh\n([\s\S]*?)```\s*<!-- walkthrough:end -->/.exec(
+    readme,
+  );
+  assert.ok(m, "README.md has a walkthrough between the markers");
+  return m[1];
+}
+
+/** The first of `n` consecutive free loopback ports (the executives' ports). */
+function consecutiveFreePorts(n: number): number {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = 30_000 + Math.floor(Math.random() * 25_000);
+    const held: Deno.Listener[] = [];
+    try {
+      for (let i = 0; i < n; i++) held.push(Deno.listen({ hostname: "127.0.0.1", port: base + i }));
+      return base;
+    } catch {
+      continue;
+    } finally {
+      held.forEach((l) => l.close());
+    }
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}
+
+function startUp(dir: string, ports: number[]): { proc: Deno.ChildProcess; output: () => string } {
+  const [base, sidecar, reflector] = ports;
+  const proc = new Deno.Command(`${ROOT}/ctl`, {
+    args: [
+      "up",
+      "--base-port",
+      String(base),
+      "--sidecar-port",
+      String(sidecar),
+      "--reflector-port",
+      String(reflector),
+    ],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const dec = new TextDecoder();
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    for await (const chunk of s) text += dec.decode(chunk);
+  };
+  pump(proc.stdout).catch(() => {});
+  pump(proc.stderr).catch(() => {});
+  return { proc, output: () => text };
+}
+
+Deno.test({
+  name: "the README walkthrough works against ctl up; Ctrl-C stops it; it restarts on its data",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ctl-walkthrough-" });
+    const ports = [consecutiveFreePorts(3), ...freePorts(2)];
+    const [base, sidecar] = ports;
+    const script = (await walkthrough())
+      .replaceAll("http://127.0.0.1:7001", `http://127.0.0.1:${base}`)
+      .replaceAll("http://127.0.0.1:1331", `http://127.0.0.1:${sidecar}`)
+      .replaceAll("./ctl", `${ROOT}/ctl`);
+    assert.ok(!script.includes(":7002"), "the walkthrough talks to the first executive only");
+    let up = startUp(dir, ports);
+    try {
+      await waitFor("ctl up to say it is up", () => up.output().includes("ctl is up"), 60_000);
+      const run = await new Deno.Command("bash", {
+        args: ["-euo", "pipefail", "-c", script],
+        cwd: dir,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const out = new TextDecoder().decode(run.stdout);
+      const err = new TextDecoder().decode(run.stderr);
+      assert.equal(run.code, 0, `walkthrough failed:\n${out}\n${err}`);
+      // ctl query and the sidecar both show the row written through the executive.
+      const rows = out.split("\n").filter((l) => l.includes('"dark-mode"'));
+      assert.ok(rows.some((l) => l.includes('"name":"dark-mode","enabled":1')), out);
+      assert.ok(rows.length >= 2, `query and sidecar both print the row:\n${out}`);
+
+      up.proc.kill("SIGINT");
+      assert.equal((await up.proc.status).code, 0, up.output());
+      assert.match(up.output(), /Stopping on SIGINT/);
+      assert.equal((up.output().match(/ stopped /g) ?? []).length, 7, "all seven stopped");
+
+      // Running it again reuses the data: the row is still there, served by the sidecar.
+      up = startUp(dir, ports);
+      await waitFor("ctl up to come back", () => up.output().includes("ctl is up"), 60_000);
+      const again = await waitFor("the row from the sidecar", async () => {
+        const res = await fetch(`http://127.0.0.1:${sidecar}/get-row-by-key/demo/flags`, {
+          method: "POST",
+          body: JSON.stringify({ key: [{ value: "dark-mode" }] }),
+        });
+        return res.ok ? await res.json() : (await res.body?.cancel(), undefined);
+      });
+      assert.deepEqual(again, { name: "dark-mode", enabled: 1 });
+    } finally {
+      try {
+        up.proc.kill("SIGINT");
+      } catch { /* already stopped */ }
+      await up.proc.status;
+      await sleep(100);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
