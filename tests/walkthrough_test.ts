@@ -35,7 +35,24 @@ function consecutiveFreePorts(n: number): number {
   throw new Error(`no ${n} consecutive free ports found`);
 }
 
-function startUp(dir: string, ports: number[]): { proc: Deno.ChildProcess; output: () => string } {
+interface Up {
+  proc: Deno.ChildProcess;
+  output: () => string;
+  exited: () => boolean;
+}
+
+/** Waits for "ctl is up"; fails at once, with ctl up's output, if it exits or times out. */
+async function waitUp(up: Up): Promise<void> {
+  await waitFor("ctl up to say it is up", () => {
+    if (up.output().includes("ctl is up")) return true;
+    if (up.exited()) throw new Error("ctl up exited");
+    return false;
+  }, 60_000).catch((e) => {
+    throw new Error(`${e.message}; its output:\n${up.output()}`);
+  });
+}
+
+function startUp(dir: string, ports: number[]): Up {
   const [base, sidecar, reflector] = ports;
   const proc = new Deno.Command(`${ROOT}/ctl`, {
     args: [
@@ -58,7 +75,9 @@ function startUp(dir: string, ports: number[]): { proc: Deno.ChildProcess; outpu
   };
   pump(proc.stdout).catch(() => {});
   pump(proc.stderr).catch(() => {});
-  return { proc, output: () => text };
+  let exited = false;
+  proc.status.then(() => exited = true);
+  return { proc, output: () => text, exited: () => exited };
 }
 
 Deno.test({
@@ -76,7 +95,7 @@ Deno.test({
     assert.ok(!script.includes(":7002"), "the walkthrough talks to the first executive only");
     let up = startUp(dir, ports);
     try {
-      await waitFor("ctl up to say it is up", () => up.output().includes("ctl is up"), 60_000);
+      await waitUp(up);
       const run = await new Deno.Command("bash", {
         args: ["-euo", "pipefail", "-c", script],
         cwd: dir,
@@ -98,7 +117,7 @@ Deno.test({
 
       // Running it again reuses the data: the row is still there, served by the sidecar.
       up = startUp(dir, ports);
-      await waitFor("ctl up to come back", () => up.output().includes("ctl is up"), 60_000);
+      await waitUp(up);
       const again = await waitFor("the row from the sidecar", async () => {
         const res = await fetch(`http://127.0.0.1:${sidecar}/get-row-by-key/demo/flags`, {
           method: "POST",
