@@ -138,6 +138,13 @@ export const executiveCommand: CommandSpec = {
       default: 10,
     },
     {
+      name: "ledger-retention",
+      type: "int",
+      help: "ledger entries kept for reflectors (0: all); older readers bootstrap from " +
+        "GET /v1/snapshot",
+      default: 1_000_000,
+    },
+    {
       name: "snapshot-entries",
       type: "int",
       help: "snapshot the SoR and compact the Raft log every N applied entries",
@@ -190,6 +197,7 @@ export const executiveCommand: CommandSpec = {
       clusterSecret,
       adminToken,
       destructiveChanges: settings.destructiveChanges,
+      ledgerRetentionEntries: Number(opts.ledgerRetention),
       raft: {
         tickMs: Number(opts.tick),
         electionTicks: Number(opts.electionTicks),

@@ -2,7 +2,9 @@
  * `ctl reflector --ldb FILE --executive URL[,URL…]`: follows the ledger into the LDB until
  * SIGINT/SIGTERM, optionally writing a changelog and serving `/status` and `/metrics`.
  */
-import { Reflector } from "../src/reflector/reflector.ts";
+import { terminalProgress } from "../src/bootstrap/progress.ts";
+import { followWithBootstrap } from "../src/reflector/follow.ts";
+import type { Reflector } from "../src/reflector/reflector.ts";
 import { createReflectorStatusApp } from "../src/reflector/status_app.ts";
 import { log } from "../src/util/log.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";
@@ -69,6 +71,13 @@ export const reflectorCommand: CommandSpec = {
       default: "15s",
     },
     {
+      name: "bootstrap",
+      type: "string",
+      help: "snapshot location (file:///DIR, http(s)://…) to start from when the LDB is missing; " +
+        "the executives' /v1/snapshot is also tried when the LDB is behind the ledger retention",
+      placeholder: "URL",
+    },
+    {
       name: "backoff-max",
       type: "duration",
       help: "longest pause between reconnects",
@@ -82,22 +91,18 @@ export const reflectorCommand: CommandSpec = {
       if (!URL.canParse(url)) throw new UsageError(`--executive "${url}" is not a URL`);
     }
     const listen = opts.listen ? parseListen(String(opts.listen)) : undefined;
-    const reflector = new Reflector({
-      ldbPath: String(opts.ldb),
-      executives,
-      families: opts.families as string[] | undefined,
-      changelog: opts.changelog
-        ? {
-          path: String(opts.changelog),
-          rotateBytes: Number(opts.changelogRotateBytes),
-          filesMax: Number(opts.changelogFiles),
-        }
-        : undefined,
-      idleTimeoutMs: Number(opts.idleTimeout),
-      backoffMaxMs: Number(opts.backoffMax),
-    });
+    let current: Reflector | undefined;
+    const abort = new AbortController();
     const server = listen
-      ? Deno.serve({ ...listen, onListen: () => {} }, createReflectorStatusApp(reflector).fetch)
+      ? Deno.serve(
+        { ...listen, onListen: () => {} },
+        createReflectorStatusApp({
+          status: () => {
+            if (!current) throw new Error("the reflector is starting");
+            return current.status();
+          },
+        }).fetch,
+      )
       : undefined;
     if (server) {
       log("reflector").info("Status on http://{host}:{port}/status", {
@@ -105,13 +110,34 @@ export const reflectorCommand: CommandSpec = {
         port: server.addr.port,
       });
     }
-    const stop = () => reflector.stop();
+    const stop = () => abort.abort();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
+    const progress = terminalProgress();
     try {
-      await reflector.run();
+      await followWithBootstrap({
+        reflector: {
+          ldbPath: String(opts.ldb),
+          executives,
+          families: opts.families as string[] | undefined,
+          changelog: opts.changelog
+            ? {
+              path: String(opts.changelog),
+              rotateBytes: Number(opts.changelogRotateBytes),
+              filesMax: Number(opts.changelogFiles),
+            }
+            : undefined,
+          idleTimeoutMs: Number(opts.idleTimeout),
+          backoffMaxMs: Number(opts.backoffMax),
+        },
+        bootstrapUrl: opts.bootstrap as string | undefined,
+        onProgress: progress.onProgress,
+        onReflector: (r) => current = r,
+        signal: abort.signal,
+      });
       return 0;
     } finally {
+      progress.stop();
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
       await server?.shutdown();

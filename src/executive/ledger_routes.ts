@@ -6,6 +6,7 @@
  *   `{"heartbeat":lastSeq}` when idle, so a reflector sees entries with no polling delay.
  */
 import type { Hono } from "hono";
+import { CtlError } from "../sor/errors.ts";
 import type { ExecutiveDeps } from "./deps.ts";
 import { intParam } from "./request.ts";
 import type { ExecutiveEnv } from "./app.ts";
@@ -20,6 +21,21 @@ export const STREAM_BATCH_MAX = 500;
 
 const encoder = new TextEncoder();
 
+/**
+ * Refuses a read from `after` when the entries right after it were pruned by the retention window:
+ * a gap must never be served. The reader bootstraps from `GET /v1/snapshot` instead.
+ */
+function assertRetained(deps: ExecutiveDeps, after: number): void {
+  const first = deps.sor.firstSeq();
+  if (first > after + 1) {
+    throw new CtlError(
+      "ledger_gone",
+      `Cannot read the ledger after seq ${after}: entries before seq ${first} are no longer ` +
+        `retained; bootstrap from a snapshot (GET /v1/snapshot) and resume from its seq`,
+    );
+  }
+}
+
 /** Registers the ledger routes on `app`. */
 export function registerLedgerRoutes(
   app: Hono<ExecutiveEnv>,
@@ -30,6 +46,7 @@ export function registerLedgerRoutes(
     const after = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
     const limit = intParam(c.req.query("limit"), "limit", LEDGER_PAGE_DEFAULT, LEDGER_PAGE_MAX);
     const waitMs = intParam(c.req.query("wait_ms"), "wait_ms", 0, LEDGER_WAIT_MAX_MS);
+    assertRetained(deps, after);
     let entries = deps.sor.ledger(after, limit);
     if (entries.length === 0 && waitMs > 0 && limit > 0) {
       await deps.waitForSeq(after + 1, waitMs);
@@ -40,6 +57,7 @@ export function registerLedgerRoutes(
 
   app.get("/v1/ledger/stream", (c) => {
     let cursor = intParam(c.req.query("after"), "after", 0, Number.MAX_SAFE_INTEGER);
+    assertRetained(deps, cursor);
     let cancelled = false;
     let first = true;
     const stream = new ReadableStream<Uint8Array>({

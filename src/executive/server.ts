@@ -8,6 +8,8 @@ import { sorRaftStateMachine } from "../sor/raft_adapter.ts";
 import { SorStateMachine } from "../sor/state_machine.ts";
 import { createExecutiveApp, type ExecutiveAppOptions } from "./app.ts";
 import type { ExecutiveDeps } from "./deps.ts";
+import { LdbSnapshotter } from "./ldb_snapshot.ts";
+import { ExecutiveMetrics } from "./metrics.ts";
 import { createRaftExecutiveDeps } from "./raft_deps.ts";
 import { SeqWatch } from "./seq_watch.ts";
 
@@ -28,13 +30,19 @@ export interface ExecutiveServerOptions {
     >
   >;
   app?: ExecutiveAppOptions;
+  /** Ledger entries kept for reflectors; older ones are pruned (0: keep all). */
+  ledgerRetentionEntries?: number;
 }
+
+/** How often the ledger retention window is enforced. */
+const PRUNE_INTERVAL_MS = 1000;
 
 /** A running executive: its node, SoR and request handler. */
 export interface ExecutiveServer {
   node: RaftNode;
   sor: SorStateMachine;
   deps: ExecutiveDeps;
+  metrics: ExecutiveMetrics;
   handler: (req: Request) => Response | Promise<Response>;
   stop(): Promise<void>;
 }
@@ -44,6 +52,7 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
   await Deno.mkdir(`${o.dataDir}/raft`, { recursive: true });
   const sor = new SorStateMachine(`${o.dataDir}/sor.db`);
   const watch = new SeqWatch(sor.lastSeq());
+  const metrics = new ExecutiveMetrics();
   let node: RaftNode;
   try {
     node = await RaftNode.start({
@@ -54,28 +63,57 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
       join: o.join,
       secret: o.clusterSecret,
       stateMachine: sorRaftStateMachine(sor, (seq) => watch.notify(seq)),
+      wrapLogStore: metrics.wrapLogStore,
     });
   } catch (e) {
     sor.close();
     throw e;
   }
-  const deps = createRaftExecutiveDeps({
+  metrics.attach({ raftStatus: () => node.status(), lastSeq: () => sor.lastSeq() });
+  const raftDeps = createRaftExecutiveDeps({
     node,
     sor,
     watch,
     adminToken: o.adminToken,
     destructiveChanges: o.destructiveChanges,
   });
+  const deps: ExecutiveDeps = {
+    ...raftDeps,
+    propose: async (cmd) => {
+      try {
+        const result = await raftDeps.propose(cmd);
+        metrics.proposal(result.ok ? "ok" : "rejected");
+        return result;
+      } catch (e) {
+        metrics.proposal("failed");
+        throw e;
+      }
+    },
+  };
   const app = createExecutiveApp(deps, o.app);
+  const snapshots = new LdbSnapshotter(
+    `${o.dataDir}/sor.db`,
+    `${o.dataDir}/ldb-snapshots`,
+    () => sor.lastSeq(),
+  );
+  const retention = o.ledgerRetentionEntries ?? 0;
+  const pruner = retention > 0
+    ? setInterval(() => sor.pruneLedger(retention), PRUNE_INTERVAL_MS)
+    : undefined;
   return {
     node,
     sor,
     deps,
+    metrics,
     handler: (req) => {
-      if (new URL(req.url).pathname.startsWith("/raft/")) return node.handler(req);
+      const path = new URL(req.url).pathname;
+      if (path.startsWith("/raft/")) return node.handler(req);
+      if (path === "/metrics" && req.method === "GET") return metrics.render();
+      if (path === "/v1/snapshot" && req.method === "GET") return snapshots.response();
       return app.fetch(req);
     },
     stop: async () => {
+      clearInterval(pruner);
       await node.stop();
       watch.close();
       sor.close();

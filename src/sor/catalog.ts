@@ -304,6 +304,15 @@ export class SorCatalog {
     return Number(this.#get(`SELECT COALESCE(MAX(seq), 0) AS seq FROM _ctl_ledger`)?.seq ?? 0);
   }
 
+  firstLedgerSeq(): number {
+    return Number(this.#get(`SELECT COALESCE(MIN(seq), 0) AS seq FROM _ctl_ledger`)?.seq ?? 0);
+  }
+
+  /** Deletes ledger entries with seq ≤ `throughSeq`; returns how many. */
+  pruneLedger(throughSeq: number): number {
+    return Number(this.#prepare(`DELETE FROM _ctl_ledger WHERE seq <= ?`).run(throughSeq).changes);
+  }
+
   appendLedger(entry: LedgerEntry): void {
     this.#run(
       `INSERT INTO _ctl_ledger (seq, ts, family, ops) VALUES (?, ?, ?, ?)`,

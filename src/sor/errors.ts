@@ -29,6 +29,7 @@ export const ERROR_STATUS = {
   writer_exists: 409,
   cookie_conflict: 409,
   body_too_large: 413,
+  ledger_gone: 410,
   idempotency_key_reused: 422,
   rate_limited: 429,
   internal: 500,

@@ -592,6 +592,25 @@ export class SorStateMachine {
     return this.#catalog.lastSeq();
   }
 
+  /**
+   * The oldest ledger seq still held; entries before it were pruned by the retention window.
+   * 0 when the ledger is empty.
+   */
+  firstSeq(): number {
+    return this.#catalog.firstLedgerSeq();
+  }
+
+  /**
+   * Keeps the newest `keepEntries` ledger entries and deletes older ones; returns how many went.
+   * Retention is each executive's serving policy, not replicated state: reflectors behind the
+   * window bootstrap from a snapshot (`GET /v1/snapshot`) instead.
+   */
+  pruneLedger(keepEntries: number): number {
+    assert(Number.isSafeInteger(keepEntries) && keepEntries >= 1, `bad keepEntries ${keepEntries}`);
+    const through = this.lastSeq() - keepEntries;
+    return through > 0 && this.firstSeq() <= through ? this.#catalog.pruneLedger(through) : 0;
+  }
+
   /** A checksum of every data table, for comparing replicas (SoR against SoR or LDB). */
   checksums(): TableChecksum[] {
     return tableChecksums(this.#db);

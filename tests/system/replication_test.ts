@@ -149,6 +149,19 @@ Deno.test({
           20_000,
         );
       }
+      // Every executive exports its Raft and ledger figures to Prometheus.
+      const leader = await cluster.leader();
+      const metrics = await (await fetch(`${leader.url}/metrics`)).text();
+      const metric = (name: string) =>
+        Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(metrics)?.[1]);
+      assert.equal(metric("ctl_ledger_last_seq"), lastSeq);
+      assert.equal(metric("ctl_raft_is_leader"), 1);
+      assert.ok(metric("ctl_raft_commit_index") >= metric("ctl_raft_applied_index"));
+      assert.ok(metric("ctl_raft_log_append_seconds_count") > 0, "fsync latency is measured");
+      const okProposals = metrics.split("\n").find((l) =>
+        l.startsWith('ctl_proposals_total{outcome="ok"} ')
+      );
+      assert.ok(Number(okProposals?.split(" ")[1]) > 0, "successful proposals are counted");
       const reference = cluster.sorChecksums("e1");
       assert.equal(reference.length, 2);
       assert.ok(reference.every((t) => t.rows > 0), "both tables hold rows");

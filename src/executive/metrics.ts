@@ -1,0 +1,110 @@
+/**
+ * Prometheus metrics of an executive: Raft term, commit and applied index, leadership, the
+ * ledger seq, proposals by outcome, and the latency of durable log appends (one fsync each).
+ */
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RaftNodeStatus } from "../raftnode/raft_node.ts";
+import type { LogStore } from "../raftnode/storage/types.ts";
+
+/** What the metrics read on each scrape. */
+export interface ExecutiveMetricsSource {
+  raftStatus(): RaftNodeStatus;
+  lastSeq(): number;
+}
+
+/** The executive's registry and the hooks that feed it. */
+export class ExecutiveMetrics {
+  readonly registry = new Registry();
+  readonly #proposals: Counter<"outcome">;
+  readonly #appendSeconds: Histogram;
+  #source: ExecutiveMetricsSource | null = null;
+
+  constructor() {
+    const source = () => this.#source;
+    for (
+      const [name, help, read] of [
+        ["ctl_raft_term", "current Raft term", (s) => s.raftStatus().term],
+        [
+          "ctl_raft_commit_index",
+          "highest log index known committed",
+          (s) => s.raftStatus().commitIndex,
+        ],
+        [
+          "ctl_raft_applied_index",
+          "highest log index applied to the SoR",
+          (s) => s.raftStatus().appliedIndex,
+        ],
+        [
+          "ctl_raft_snapshot_index",
+          "index of the latest snapshot",
+          (s) => s.raftStatus().snapshotIndex,
+        ],
+        ["ctl_raft_is_leader", "1 on the leader", (s) => s.raftStatus().role === "leader" ? 1 : 0],
+        ["ctl_raft_members", "members in the configuration", (s) => s.raftStatus().members.length],
+        ["ctl_ledger_last_seq", "last ledger seq applied here", (s) => s.lastSeq()],
+      ] as [string, string, (s: ExecutiveMetricsSource) => number][]
+    ) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        // Read on scrape, so the figures are current and nothing runs between scrapes.
+        collect() {
+          const s = source();
+          if (s) this.set(read(s));
+        },
+      });
+    }
+    this.#proposals = new Counter({
+      name: "ctl_proposals_total",
+      help: "commands proposed through Raft, by outcome",
+      labelNames: ["outcome"],
+      registers: [this.registry],
+    });
+    this.#appendSeconds = new Histogram({
+      name: "ctl_raft_log_append_seconds",
+      help: "latency of durable Raft log appends (write + fsync)",
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+  }
+
+  /** Where gauges read from (set once the node runs). */
+  attach(source: ExecutiveMetricsSource): void {
+    this.#source = source;
+  }
+
+  /** Counts a proposal's outcome: "ok", "rejected" (a 4xx apply result) or "failed". */
+  proposal(outcome: "ok" | "rejected" | "failed"): void {
+    this.#proposals.inc({ outcome });
+  }
+
+  /** Wraps the node's log store so every append is timed. */
+  wrapLogStore = (log: LogStore): LogStore => {
+    const histogram = this.#appendSeconds;
+    return {
+      get kind() {
+        return log.kind;
+      },
+      load: () => log.load(),
+      append: async (entries, hardState) => {
+        const end = histogram.startTimer();
+        try {
+          await log.append(entries, hardState);
+        } finally {
+          end();
+        }
+      },
+      saveSnapshot: (s) => log.saveSnapshot(s),
+      installSnapshot: (s) => log.installSnapshot(s),
+      compact: (i) => log.compact(i),
+      close: () => log.close(),
+    };
+  };
+
+  async render(): Promise<Response> {
+    return new Response(await this.registry.metrics(), {
+      headers: { "content-type": this.registry.contentType },
+    });
+  }
+}

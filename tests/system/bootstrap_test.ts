@@ -1,0 +1,228 @@
+/**
+ * Snapshots, retention and bootstrap with real processes: a reflector that starts after the
+ * ledger was pruned bootstraps from an executive's snapshot and converges; a snapshot with a
+ * wrong checksum is refused, retried, and the reflector falls back to replaying the ledger; a
+ * snapshot taken while writes continue holds exactly the data of its seq; and the Raft log of an
+ * executive stays bounded under a long write run.
+ */
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { gunzipSync } from "node:zlib";
+import { LdbWriter } from "../../src/ldb/writer.ts";
+import type { LedgerEntry } from "../../src/ledger/types.ts";
+import { tableChecksums } from "../../src/sor/checksum.ts";
+import { ADMIN, call, checksumsOf, Cluster, CtlProcess, ldbSeq, waitFor } from "./harness.ts";
+
+const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
+
+async function setUp(cluster: Cluster): Promise<string> {
+  const { url } = await cluster.leader();
+  for (
+    const [method, path, init] of [
+      ["POST", "/families/app", { headers: ADMIN }],
+      ["POST", "/families/app/tables/rows", {
+        headers: ADMIN,
+        json: { fields: [["id", "integer"], ["v", "string"]], keyFields: ["id"] },
+      }],
+      ["POST", "/writers/writer1", { headers: ADMIN, body: "secret-one" }],
+      // Far above the default 1,000 rows a minute: these tests write fast on purpose.
+      ["POST", "/limits/writers/writer1", {
+        headers: ADMIN,
+        json: { amount: 100_000_000, period: "1m" },
+      }],
+    ] as const
+  ) {
+    const res = await call(url, method, path, init);
+    assert.equal(res.status, 200, `${method} ${path}: ${JSON.stringify(res.json)}`);
+  }
+  return url;
+}
+
+/** `count` single-row ledger entries from `workers` concurrent clients; returns the last seq. */
+async function writeEntries(url: string, count: number, workers = 32): Promise<number> {
+  let next = 0;
+  let lastSeq = 0;
+  await Promise.all(Array.from({ length: workers }, async () => {
+    while (next < count) {
+      const k = next++;
+      const res = await fetch(`${url}/families/app/mutations`, {
+        method: "POST",
+        headers: WRITER,
+        body: JSON.stringify({
+          mutations: [{ table: "rows", delete: false, values: { id: k % 5000, v: `v${k}` } }],
+        }),
+      });
+      const body = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(body));
+      lastSeq = Math.max(lastSeq, body.seq);
+    }
+  }));
+  return lastSeq;
+}
+
+async function dirBytes(path: string): Promise<number> {
+  let total = 0;
+  for await (const e of Deno.readDir(path)) {
+    const p = `${path}/${e.name}`;
+    total += e.isDirectory ? await dirBytes(p) : (await Deno.stat(p)).size;
+  }
+  return total;
+}
+
+Deno.test({
+  name: "100,000 entries with a retention of 1,000: a new reflector bootstraps and converges; " +
+    "the Raft log stays bounded",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ctl-bootstrap-" });
+    const cluster = new Cluster(dir, 3, [
+      "--ledger-retention",
+      "1000",
+      "--snapshot-entries",
+      "5000",
+    ]);
+    const late = new CtlProcess("late", [
+      "reflector",
+      "--ldb",
+      `${dir}/late/ldb.db`,
+      "--executive",
+      cluster.urls.join(","),
+      "--bootstrap",
+      `${cluster.urls[1]}/v1/snapshot`,
+    ], `${dir}/late.log`);
+    // Without --bootstrap: starts from seq 0, gets 410 and bootstraps from the executives.
+    const plain = new CtlProcess("plain", [
+      "reflector",
+      "--ldb",
+      `${dir}/plain/ldb.db`,
+      "--executive",
+      cluster.urls.join(","),
+    ], `${dir}/plain.log`);
+    try {
+      cluster.start();
+      const leader = await setUp(cluster);
+      const lastSeq = await writeEntries(leader, 100_000);
+      await cluster.waitLastSeq(lastSeq, 30_000);
+      // The ledger's start was pruned: replay from zero is impossible, so a reflector must
+      // bootstrap (wait for the pruner, which runs every second).
+      await waitFor("the ledger to be pruned", async () => {
+        const gone = await call(leader, "GET", "/v1/ledger?after=0&limit=1");
+        return gone.status === 410 && gone.json.error.code === "ledger_gone";
+      });
+      late.start();
+      plain.start();
+      for (const name of ["late", "plain"]) {
+        await waitFor(
+          `${name} to reach seq ${lastSeq}`,
+          () => ldbSeq(`${dir}/${name}/ldb.db`) === lastSeq,
+          60_000,
+        );
+        assert.deepEqual(checksumsOf(`${dir}/${name}/ldb.db`), cluster.sorChecksums("e1"));
+      }
+      const log = await Deno.readTextFile(`${dir}/plain.log`);
+      assert.match(log, /Bootstrapped the LDB from/, "plain bootstrapped after the 410");
+      // Bounded: the Raft log was compacted behind snapshots, far below 100,000 entries' bytes.
+      for (const m of cluster.members) {
+        const status = await cluster.status(m.id);
+        const raftBytes = await dirBytes(`${m.dataDir}/raft`);
+        assert.ok(raftBytes < 8 * 1024 * 1024, `${m.id}'s Raft data is ${raftBytes} bytes`);
+        assert.ok((status as unknown as { snapshotIndex: number }).snapshotIndex > 50_000);
+      }
+    } finally {
+      await late.kill();
+      await plain.kill();
+      await cluster.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** An LDB built by replaying ledger entries 1..seq, to compare a snapshot against. */
+async function replayedChecksums(url: string, seq: number, dir: string) {
+  const writer = LdbWriter.open(`${dir}/replayed.db`);
+  try {
+    let after = 0;
+    while (after < seq) {
+      const res = await call(url, "GET", `/v1/ledger?after=${after}&limit=1000`);
+      const entries = (res.json.entries as LedgerEntry[]).filter((e) => e.seq <= seq);
+      writer.applyBatch(entries);
+      after = entries.at(-1)!.seq;
+    }
+  } finally {
+    writer.close();
+  }
+  return checksumsOf(`${dir}/replayed.db`);
+}
+
+Deno.test({
+  name: "a bad snapshot is refused, retried, replay is the fallback; a snapshot under writes " +
+    "matches its seq",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ctl-snapshot-" });
+    const cluster = new Cluster(dir, 3);
+    // Serves an executive's real snapshot with a wrong checksum header, and counts the tries.
+    let tries = 0;
+    const liar = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+      tries++;
+      const real = await fetch(`${cluster.urls[0]}/v1/snapshot`);
+      const headers = new Headers(real.headers);
+      headers.set("X-Ctl-Sha256", "0".repeat(64));
+      return new Response(real.body, { headers });
+    });
+    const reflector = new CtlProcess("r", [
+      "reflector",
+      "--ldb",
+      `${dir}/r/ldb.db`,
+      "--executive",
+      cluster.urls.join(","),
+      "--bootstrap",
+      `http://127.0.0.1:${liar.addr.port}/v1/snapshot`,
+    ], `${dir}/r.log`);
+    try {
+      cluster.start();
+      const leader = await setUp(cluster);
+      // Writes continue while a snapshot is taken.
+      const writing = writeEntries(leader, 3000, 8);
+      await waitFor("some writes", async () => (await cluster.status("e1"))!.lastSeq > 500);
+      const res = await fetch(`${leader}/v1/snapshot`);
+      assert.equal(res.status, 200);
+      const seq = Number(res.headers.get("X-Ctl-Seq"));
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      await Deno.writeFile(`${dir}/snap.db`, gunzipSync(bytes));
+      const lastSeq = await writing;
+      assert.ok(seq > 0 && seq < lastSeq, `snapshot seq ${seq} taken mid-run (last ${lastSeq})`);
+      const snap = new DatabaseSync(`${dir}/snap.db`, { readOnly: true });
+      try {
+        const row = snap.prepare("SELECT seq FROM _ldb_seq WHERE id = 1").get() as { seq: number };
+        assert.equal(row.seq, seq, "the snapshot's _ldb_seq is its header's seq");
+        assert.deepEqual(
+          tableChecksums(snap),
+          await replayedChecksums(leader, seq, dir),
+          "its data is exactly the ledger replayed up to its seq",
+        );
+      } finally {
+        snap.close();
+      }
+
+      reflector.start();
+      await waitFor(
+        `the reflector to reach ${lastSeq}`,
+        () => ldbSeq(`${dir}/r/ldb.db`) === lastSeq,
+        60_000,
+      );
+      assert.ok(tries >= 2, `the bad snapshot was retried (${tries} tries)`);
+      assert.deepEqual(checksumsOf(`${dir}/r/ldb.db`), cluster.sorChecksums("e1"));
+      const log = await Deno.readTextFile(`${dir}/r.log`);
+      assert.match(log, /checksum|sha/i, "the refusal names the checksum");
+      assert.match(log, /replaying the whole ledger/);
+    } finally {
+      await reflector.kill();
+      await liar.shutdown();
+      await cluster.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
