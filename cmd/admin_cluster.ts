@@ -1,4 +1,4 @@
-/** `ctl cluster status|add|remove|transfer-leader`: executive membership through the API. */
+/** `ctl cluster status|add|add-learner|promote|remove|transfer-leader`: executive membership through the API. */
 import { ExecutiveClient } from "../src/client/executive_client.ts";
 import type { CommandSpec } from "./cli.ts";
 import { ADMIN_FLAGS, adminClient, EXECUTIVE_FLAG, executiveUrls } from "./admin_common.ts";
@@ -29,6 +29,28 @@ export const clusterCommand: CommandSpec = {
         const [id, url] = args as [string, string];
         const m = await adminClient(opts).addMember(id, url, opts.learner !== true);
         console.log(`Added ${m.voter ? "voter" : "learner"} ${m.id} at ${m.url}`);
+      },
+    },
+    {
+      name: "add-learner",
+      summary: "add an executive as a non-voting learner (promote it once caught up)",
+      args: ["<id>", "<url>"],
+      flags: ADMIN_FLAGS,
+      run: async (opts, args) => {
+        const [id, url] = args as [string, string];
+        const m = await adminClient(opts).addMember(id, url, false);
+        console.log(`Added learner ${m.id} at ${m.url}`);
+      },
+    },
+    {
+      name: "promote",
+      summary: "make a learner a voter once it has caught up with the log",
+      args: ["<id>"],
+      flags: ADMIN_FLAGS,
+      run: async (opts, args) => {
+        const [id] = args as [string];
+        await adminClient(opts).promoteMember(id);
+        console.log(`Promoted ${id} to voter`);
       },
     },
     {

@@ -359,6 +359,15 @@ export class ExecutiveClient {
     });
   }
 
+  /** Makes a caught-up learner a voter. */
+  promoteMember(id: string): Promise<{ id: string; voter: boolean }> {
+    return this.#json({
+      method: "POST",
+      path: `/v1/cluster/members/${this.#enc(id)}/promote`,
+      auth: "admin",
+    });
+  }
+
   removeMember(id: string): Promise<{ id: string; removed: boolean }> {
     return this.#json({
       method: "DELETE",

@@ -503,6 +503,13 @@ export function createExecutiveApp(
     return c.json({ id, url, voter });
   });
 
+  app.post("/v1/cluster/members/:id/promote", async (c) => {
+    admin(c);
+    const id = memberId(c.req.param("id"));
+    await membership().promote(id);
+    return c.json({ id, voter: true });
+  });
+
   app.delete("/v1/cluster/members/:id", async (c) => {
     admin(c);
     const id = memberId(c.req.param("id"));

@@ -48,12 +48,14 @@ Deno.test("membership routes add voters and learners, remove, transfer; admin on
       200,
     );
     assert.equal((await post("/v1/cluster/leader", { id: "e2" })).status, 200);
+    assert.equal((await post("/v1/cluster/members/e5/promote", {})).status, 200);
     assert.deepEqual(calls, [
       "learner e4 http://d:7001",
       "promote e4",
       "learner e5 http://e:7001",
       "remove e4",
       "transfer e2",
+      "promote e5",
     ]);
     const bad = await post("/v1/cluster/members", { id: "e 6", url: "http://x:1" });
     assert.equal(bad.status, 400);
@@ -61,7 +63,7 @@ Deno.test("membership routes add voters and learners, remove, transfer; admin on
     const noAuth = await post("/v1/cluster/members", { id: "e6", url: "http://x:1" }, {});
     assert.equal(noAuth.status, 401);
     await noAuth.body?.cancel();
-    assert.equal(calls.length, 5);
+    assert.equal(calls.length, 6);
     // A backend without membership says so.
     assertError(await h.admin("POST", "/v1/cluster/leader", { id: "e2" }), 404, "not_found");
   });
