@@ -9,6 +9,7 @@ import {
   ADMIN,
   ADMIN_TOKEN,
   call,
+  checksumsOf,
   Cluster,
   CLUSTER_SECRET,
   CtlProcess,
