@@ -58,7 +58,9 @@ class Child {
 
   #exited(status: Deno.CommandStatus): void {
     this.process = null;
-    if (this.stopping) {
+    // A clean exit is a stop, not a crash: a terminal's Ctrl-C reaches the children directly
+    // (they share its process group) before `stop()` runs.
+    if (this.stopping || status.success) {
       this.state = "stopped";
       return;
     }
