@@ -97,10 +97,21 @@ export const reflectorCommand: CommandSpec = {
       ? Deno.serve(
         { ...listen, onListen: () => {} },
         createReflectorStatusApp({
-          status: () => {
-            if (!current) throw new Error("the reflector is starting");
-            return current.status();
-          },
+          // Before the first Reflector exists (bootstrapping) the status says so: 503.
+          status: () =>
+            current?.status() ?? {
+              ldbPath: String(opts.ldb),
+              appliedSeq: 0,
+              clusterSeq: undefined,
+              lagEntries: undefined,
+              ledgerLatencyMs: undefined,
+              executive: undefined,
+              connected: false,
+              lastHeardAgoMs: undefined,
+              entriesApplied: 0,
+              reconnects: 0,
+              lastError: "bootstrapping the LDB from a snapshot",
+            },
         }).fetch,
       )
       : undefined;
