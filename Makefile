@@ -51,6 +51,10 @@ build: setup
 bench: setup
 	$(DENO) task bench
 
+## soak: 100,000 Raft simulator seeds (sizes 3, 5, 7); a failure prints the seed to replay.
+soak: setup
+	$(DENO) task soak
+
 up: setup
 	$(DENO) run --allow-all main.ts up
 
