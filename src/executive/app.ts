@@ -47,6 +47,11 @@ export interface ExecutiveAppOptions {
   streamHeartbeatMs?: number;
   /** Seconds a client should wait before retrying a 503. */
   retryAfterSeconds?: number;
+  /**
+   * How long a write waits for a leader to be known (an election in progress) before it is
+   * answered 503; about one election timeout. Default 1000.
+   */
+  leaderWaitMs?: number;
 }
 
 /** Hono environment: the body of a write request, read once (capped) by the write middleware. */
@@ -89,6 +94,13 @@ export function createExecutiveApp(
   app.use("*", async (c, next) => {
     if (!WRITE_METHODS.has(c.req.method)) return await next();
     const body = await readBodyCapped(c.req.raw, BODY_BYTES_MAX);
+    if (!deps.isLeader() && !deps.leaderUrl()) {
+      // An election is probably under way: give it about one election timeout.
+      const deadline = Date.now() + (options.leaderWaitMs ?? 1000);
+      while (!deps.isLeader() && !deps.leaderUrl() && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
     if (!deps.isLeader()) {
       if (c.req.header(FORWARDED_HEADER)) {
         throw new CtlError(

@@ -129,11 +129,30 @@ Deno.test("a follower forwards writes to the leader with X-Ctl-Forwarded", async
   });
 });
 
+Deno.test("a write that arrives during an election waits for the new leader", async () => {
+  await withHarness(async (leader) => {
+    const options = { leaderUrl: null as string | null };
+    setTimeout(() => options.leaderUrl = "http://leader:7001", 100);
+    const follower = createExecutiveApp(followerOf(leader, options), { leaderWaitMs: 2000 });
+    const res = await follower.request("/families/fam/mutations", {
+      method: "POST",
+      headers: { ...WRITER, "content-type": "application/json" },
+      body: JSON.stringify({ mutations: [row("late")] }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    assert.deepEqual(await res.json(), { seq: leader.deps.sor.lastSeq() });
+  });
+});
+
 Deno.test("a follower with no leader, or a forwarded request at a follower, gets 503", async () => {
   await withHarness(async (leader) => {
     const before = leader.state();
-    const lost = createExecutiveApp(followerOf(leader, { leaderUrl: null }));
+    const lost = createExecutiveApp(followerOf(leader, { leaderUrl: null }), {
+      leaderWaitMs: 200,
+    });
+    const started = performance.now();
     const res = await lost.request("/families/newfam", { method: "POST", headers: ADMIN });
+    assert.ok(performance.now() - started >= 190, "it waited for an election first");
     assert.equal(res.status, 503);
     assert.equal(res.headers.get("retry-after"), "1");
     assert.equal((await res.json()).error.code, "no_leader");
