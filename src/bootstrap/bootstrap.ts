@@ -23,6 +23,7 @@ import {
 } from "../supervisor/fs_util.ts";
 import { BootstrapError, isRetryable } from "./errors.ts";
 import { openSnapshotSource, type SnapshotSource } from "./source.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Most tries allowed. */
 export const RETRIES_MAX = 20;
@@ -278,18 +279,18 @@ function verifyLdb(path: string, source: SnapshotSource): void {
 
 /**
  * Puts the verified file in place. Without overwrite, a hard link refuses atomically if an LDB
- * appeared meanwhile (a reflector started elsewhere). With overwrite, the old LDB's WAL and
- * shared-memory files go first: SQLite would otherwise replay the old WAL onto the new file.
- * Overwriting an LDB that a running reflector has open is not supported.
+ * appeared meanwhile (a reflector started elsewhere). Any WAL, shared-memory or journal file left
+ * at the LDB's path goes first: SQLite would otherwise replay that old WAL onto the new file.
+ * Bootstrapping a path that a running reflector has open is not supported.
  */
 async function install(tmp: string, ldbPath: string, overwrite: boolean): Promise<void> {
   try {
-    if (overwrite) {
+    if (overwrite || !(await exists(ldbPath))) {
+      // Without the LDB these are orphans; with overwrite they belong to the file replaced.
       for (const suffix of ["-wal", "-shm", "-journal"]) await removeQuietly(ldbPath + suffix);
-      await Deno.rename(tmp, ldbPath);
-    } else {
-      await Deno.link(tmp, ldbPath);
     }
+    if (overwrite) await Deno.rename(tmp, ldbPath);
+    else await Deno.link(tmp, ldbPath);
     await syncDir(dirname(ldbPath));
   } catch (e) {
     if (e instanceof Deno.errors.AlreadyExists) {
@@ -304,17 +305,4 @@ async function install(tmp: string, ldbPath: string, overwrite: boolean): Promis
       { cause: e },
     );
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done);
-  });
 }

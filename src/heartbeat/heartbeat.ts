@@ -13,6 +13,7 @@ import {
   ExecutiveHttpError,
 } from "../client/executive_client.ts";
 import { log } from "../util/log.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Names ctlstore uses, so existing staleness dashboards keep working. */
 export const HEARTBEAT_WRITER = "heartbeat";
@@ -165,17 +166,4 @@ export class Heartbeat {
   stop(): void {
     this.#stopped.abort();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }

@@ -13,6 +13,7 @@ import type { LedgerEntry } from "../ledger/types.ts";
 import { log } from "../util/log.ts";
 import { Changelog, type ChangelogOptions } from "./changelog.ts";
 import { type LedgerBatch, LedgerSourceError, readLedger } from "./ledger_source.ts";
+import { sleep } from "../util/sleep.ts";
 
 export interface ReflectorOptions {
   /** The LDB file (created with its directories when missing). */
@@ -264,17 +265,4 @@ export class Reflector {
     this.#changelog?.close();
     this.#writer.close();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

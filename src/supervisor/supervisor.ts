@@ -10,6 +10,7 @@ import { removeQuietly } from "./fs_util.ts";
 import { type PublishResult, publishSnapshot } from "./publish.ts";
 import { currentLdbSeq, takeLdbSnapshot } from "./snapshot.ts";
 import type { SnapshotTarget } from "./target.ts";
+import { sleep } from "../util/sleep.ts";
 
 /** Shortest interval accepted: a snapshot of a large LDB takes seconds. */
 export const INTERVAL_MS_MIN = 1_000;
@@ -115,6 +116,9 @@ export class Supervisor {
       );
     } else if (result.kind === "skipped") {
       this.#log.info("No snapshot: LDB is {reason} (seq {seq})", { ...result });
+    } else if (result.code === "ldb_unavailable") {
+      // Expected at start, before the reflector has created the LDB.
+      this.#log.warn("No snapshot ({code}): {message}", { ...result });
     } else {
       this.#log.error("Snapshot failed ({code}): {message}", { ...result });
     }
@@ -141,17 +145,4 @@ export class Supervisor {
   stop(): void {
     this.#stopped.abort();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done);
-  });
 }
