@@ -277,3 +277,24 @@ Deno.test("bootstrapLdb over HTTP: a manifest prefix and the executive's /v1/sna
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("bootstrapLdb removes an orphan WAL left at the LDB path before installing", async () => {
+  const { dir, pub, seq } = await published(50);
+  try {
+    // A WAL from some other LDB at the path: SQLite would replay its frames onto the snapshot.
+    const other = join(dir, "other", "ldb.db");
+    const writer = openTestLdb(other);
+    writeRows(writer, 100_000, 20);
+    const host = join(dir, "host");
+    Deno.mkdirSync(host);
+    Deno.copyFileSync(other + "-wal", join(host, "ldb.db-wal"));
+    writer.close();
+    const ldb = join(host, "ldb.db");
+    const result = await bootstrapLdb({ url: `file://${pub}`, ldbPath: ldb });
+    assert.equal(result.seq, seq);
+    assert.equal(ldbSeq(ldb), seq);
+    assert.equal(rowCount(ldb), 50);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

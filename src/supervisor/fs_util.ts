@@ -65,7 +65,7 @@ export async function exists(path: string): Promise<boolean> {
  * fsync is short and, on ext4 and similar journaling file systems, the LDB writer's own fsyncs
  * do not queue behind hundreds of megabytes of our writeback.
  */
-export const SYNC_EVERY_BYTES = 8 * 1024 * 1024;
+export const SYNC_EVERY_BYTES = 2 * 1024 * 1024;
 
 /**
  * A writable stream into an open file that writes every chunk fully and calls `fdatasync` every
