@@ -19,13 +19,30 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-async function propose(url: string, key: string): Promise<void> {
-  const res = await fetch(`${url}/propose`, {
-    method: "POST",
-    body: JSON.stringify({ key, value }),
-  });
-  await res.body?.cancel();
-  if (res.status !== 200) throw new Error(`proposal failed: ${res.status}`);
+let leaderChanges = 0;
+let target = "";
+
+/** Proposes through the current leader; follows the leader if it changed (and counts that). */
+async function propose(key: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const res = await fetch(`${target}/propose`, {
+      method: "POST",
+      body: JSON.stringify({ key, value }),
+    });
+    if (res.status === 200) {
+      await res.body?.cancel();
+      return;
+    }
+    const body = await res.json().catch(() => ({}));
+    const hint = body?.error?.leaderUrl;
+    if (hint && hint !== target) {
+      target = hint;
+      leaderChanges++;
+    } else {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`proposal ${key} failed 100 times`);
 }
 
 const cluster = await Cluster.create(["a", "b", "c"], {
@@ -36,12 +53,13 @@ const cluster = await Cluster.create(["a", "b", "c"], {
 try {
   await cluster.startAll();
   const leader = await cluster.waitLeader(10_000);
-  for (let i = 0; i < 200; i++) await propose(leader.url, `warm-${i}`);
+  target = leader.url;
+  for (let i = 0; i < 200; i++) await propose(`warm-${i}`);
 
   const latenciesMs: number[] = [];
   for (let i = 0; i < sequential; i++) {
     const t0 = performance.now();
-    await propose(leader.url, `k-${String(i).padStart(6, "0")}`);
+    await propose(`k-${String(i).padStart(6, "0")}`);
     latenciesMs.push(performance.now() - t0);
   }
   latenciesMs.sort((a, b) => a - b);
@@ -52,18 +70,19 @@ try {
   await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
     let n = 0;
     while (performance.now() < stopAt) {
-      await propose(leader.url, `c-${w}-${n++}`);
+      await propose(`c-${w}-${n++}`);
       done++;
     }
   }));
   const elapsedS = (performance.now() - started) / 1000;
   const inLeader = async (concurrency: number, durationMs: number) => {
-    const res = await fetch(`${leader.url}/load`, {
+    const res = await fetch(`${target}/load`, {
       method: "POST",
       body: JSON.stringify({ concurrency, durationMs }),
     });
     return await res.json() as {
       proposals: number;
+      failed: number;
       perSecond: number;
       p50Ms: number;
       p99Ms: number;
@@ -71,7 +90,7 @@ try {
   };
   const seqIn = await inLeader(1, 3000);
   const concIn = await inLeader(concurrency, concurrentSeconds * 1000);
-  const s = await leader.status();
+  const s = await (await cluster.waitLeader(10_000)).status();
   console.log(`raftnode bench: 3 processes on loopback, fsync on, 100-byte proposals`);
   console.log(
     `sequential client (${sequential} proposals): p50 ${
@@ -87,9 +106,10 @@ try {
     `proposers inside the leader process (no client HTTP): sequential p50 ${
       seqIn.p50Ms.toFixed(3)
     } ms, p99 ${seqIn.p99Ms.toFixed(3)} ms; ${concurrency} concurrent: ${concIn.perSecond} ` +
-      `proposals/s (p50 ${concIn.p50Ms.toFixed(3)} ms, p99 ${concIn.p99Ms.toFixed(3)} ms)`,
+      `proposals/s (p50 ${concIn.p50Ms.toFixed(3)} ms, p99 ${concIn.p99Ms.toFixed(3)} ms, ` +
+      `${seqIn.failed + concIn.failed} refused during leader changes)`,
   );
-  console.log(`leader commit index ${s.commitIndex}`);
+  console.log(`leader commit index ${s.commitIndex}, leader changes seen ${leaderChanges}`);
 } finally {
   await cluster.destroy();
 }

@@ -223,8 +223,11 @@ export const executiveCommand: CommandSpec = {
     }
     const signal = await untilSignal();
     logger.info("Stopping on {signal}", { signal });
+    // The node first: it ends the long-lived peer streams, so the server can drain.
+    await exec.node.stop();
     abort.abort();
-    await server.finished;
+    // Ledger streams to reflectors are long-lived too; they reconnect elsewhere.
+    await Promise.race([server.finished, new Promise((r) => setTimeout(r, 2000))]);
     await exec.stop();
     return 0;
   },

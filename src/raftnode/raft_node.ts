@@ -246,6 +246,10 @@ export class RaftNode {
         await sm.restore(state, snapshotIndex);
       }
     }
+    if (durable.hardState.commit < snapshotIndex) {
+      // A snapshot holds only committed entries; the commit index itself is written lazily.
+      durable.hardState = { ...durable.hardState, commit: snapshotIndex };
+    }
     const lastIndex = durable.entries.at(-1)?.index ?? snapshotIndex;
     if (durable.hardState.commit > lastIndex) {
       // Only after a damaged tail was cut: the lost entries come back from the leader.

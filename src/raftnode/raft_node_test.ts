@@ -123,10 +123,9 @@ class LocalCluster {
   }
 
   async close(): Promise<void> {
-    for (const m of this.members.values()) {
-      await m.node?.stop();
-      await m.server.shutdown();
-    }
+    // Every node first: their outbound streams end, so every server can then shut down.
+    for (const m of this.members.values()) await m.node?.stop();
+    for (const m of this.members.values()) await m.server.shutdown();
     await Deno.remove(this.root, { recursive: true });
   }
 }

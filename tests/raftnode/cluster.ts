@@ -249,7 +249,10 @@ export class Cluster {
     while (Date.now() < deadline) {
       if (target === undefined || !target.running) {
         target = this.running()[Math.floor(Math.random() * this.running().length)];
-        if (target === undefined) return false;
+        if (target === undefined) {
+          await sleep(20); // nobody is up (yet): wait, never spin
+          continue;
+        }
       }
       try {
         const r = await target.post("/propose", { key, value }, 3000);

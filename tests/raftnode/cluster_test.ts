@@ -40,6 +40,7 @@ class Writers {
     }
   }
 
+  /** Stops writing and waits for the writers; safe to call twice. */
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all(this.loops);
@@ -128,10 +129,11 @@ Deno.test({
       snapshotEntries: 300,
       compactKeep: 50,
     });
+    let writers: Writers | undefined;
     try {
       await cluster.startAll();
       await cluster.waitLeader(5000);
-      const writers = new Writers(cluster, 8, "w");
+      writers = new Writers(cluster, 8, "w");
       for (let round = 0; round < 20; round++) {
         await sleep(50 + Math.random() * 200);
         const all = [...cluster.members.values()];
@@ -144,13 +146,15 @@ Deno.test({
       await writers.stop();
       await assertAllPresent(cluster, writers.acked, cluster.running());
     } finally {
+      await writers?.stop();
       await cluster.destroy();
     }
   },
 });
 
 Deno.test({
-  name: "raftnode: a follower down while the leader compacted past it catches up by snapshot",
+  name: "raftnode: a follower down while the leader compacted past it, and a member joining " +
+    "afterwards, catch up by snapshot",
   ...sanitize,
   fn: async () => {
     const cluster = await Cluster.create(["a", "b", "c"], {
@@ -177,7 +181,17 @@ Deno.test({
       await assertAllPresent(cluster, [...keys, "before"], cluster.running());
       const fs = await follower.status();
       assert.ok(fs.snapshotIndex > 100, `follower restored snapshot ${fs.snapshotIndex}`);
-      await waitForLog(follower, /installed snapshot/);
+      await waitForLog(follower, /installed snapshot [1-9][0-9]{2,}\//);
+      // A member joining now starts empty and also catches up from a snapshot.
+      const d = cluster.add("d");
+      await d.start(cluster.peers(), true);
+      await admin(cluster, "add-learner", { id: "d", url: d.url });
+      await admin(cluster, "promote", { id: "d" });
+      await assertAllPresent(cluster, [...keys, "before"], cluster.running());
+      // A real snapshot (index ≥ 100), not the founding one at index 1.
+      await waitForLog(d, /installed snapshot [1-9][0-9]{2,}\//);
+      const voters = (await d.status()).members.filter((m) => m.voter).map((m) => m.id).sort();
+      assert.deepEqual(voters, ["a", "b", "c", "d"]);
     } finally {
       await cluster.destroy();
     }
@@ -190,10 +204,11 @@ Deno.test({
   ...sanitize,
   fn: async () => {
     const cluster = await Cluster.create(["a", "b", "c"]);
+    let writers: Writers | undefined;
     try {
       await cluster.startAll();
       await cluster.waitLeader(5000);
-      const writers = new Writers(cluster, 4, "m");
+      writers = new Writers(cluster, 4, "m");
       for (const id of ["d", "e"]) {
         const m = cluster.add(id);
         await m.start(cluster.peers(), true);
@@ -230,6 +245,7 @@ Deno.test({
       assert.ok(voters.includes("f"));
       await assertAllPresent(cluster, writers.acked, cluster.running());
     } finally {
+      await writers?.stop();
       await cluster.destroy();
     }
   },
@@ -240,9 +256,10 @@ Deno.test({
   ...sanitize,
   fn: async () => {
     const cluster = await Cluster.create(["a", "b", "c"], { storage: "sqlite" });
+    let writers: Writers | undefined;
     try {
       await cluster.startAll();
-      const writers = new Writers(cluster, 4, "q");
+      writers = new Writers(cluster, 4, "q");
       await writers.until(50);
       const leader = await cluster.waitLeader(5000);
       await leader.kill9();
@@ -253,6 +270,7 @@ Deno.test({
       await assertAllPresent(cluster, writers.acked, cluster.running());
       assert.ok((await Deno.stat(`${leader.dataDir}/log.db`)).isFile);
     } finally {
+      await writers?.stop();
       await cluster.destroy();
     }
   },

@@ -1,12 +1,18 @@
 /**
- * Outbound peer traffic over HTTP with keep-alive (`fetch` reuses connections).
+ * Outbound peer traffic over HTTP.
  *
- * Each peer has a bounded queue and one sender: whatever accumulated while the previous request
- * was in flight goes out as one batch. The receiver answers as soon as it has queued the
- * messages, so sending is pipelined with the peer's processing; replies come back as messages.
- * A full queue or a failed request drops the messages (Raft retransmits) and reports the peer
- * unreachable. Snapshot chunks (MsgSnap, cut by the core and acknowledged chunk by chunk) go on
- * a separate per-peer stream, so a large chunk never holds up heartbeats and appends.
+ * Default ("stream" mode): one long-lived POST per peer (`{prefix}/stream`) whose body is a
+ * stream of length-prefixed frames, one frame per `send()` call (one per Ready: the batch).
+ * Frames go out as soon as they are written, in order, without waiting for any answer: sending
+ * is pipelined, and costs no HTTP request per batch. The stream's buffer is bounded; when it is
+ * full (the peer is slow or gone) messages are dropped and the peer reported unreachable, as
+ * when the stream fails (Raft retransmits). The next send opens a new stream.
+ *
+ * "request" mode: one POST per batch to `{prefix}/msgs`, one request in flight per peer,
+ * whatever accumulated meanwhile going out as the next batch (bounded queue).
+ *
+ * Snapshot chunks (MsgSnap, cut by the core and acknowledged chunk by chunk) go as separate
+ * requests to `{prefix}/snap`, so a large chunk never holds up heartbeats and appends.
  */
 
 import { getLogger } from "@logtape/logtape";
@@ -29,6 +35,10 @@ export interface PeerTransportOptions {
   batchBytesMax?: number;
   /** Per-request timeout; default 5000 ms. */
   requestTimeoutMs?: number;
+  /** "stream" (default) or "request"; see the module comment. */
+  mode?: "stream" | "request";
+  /** Bytes buffered per peer stream before messages are dropped; default 8 MiB. */
+  streamBufferBytes?: number;
   /** Called when messages to a peer were dropped (queue full or request failed). */
   onUnreachable?(peer: NodeId): void;
   /** Called when a snapshot chunk could not be delivered. */
@@ -42,7 +52,18 @@ interface Peer {
   sending: boolean;
   snapshots: Message[];
   sendingSnapshot: boolean;
+  stream: PeerStream | null;
 }
+
+interface PeerStream {
+  controller: ReadableStreamDefaultController<Uint8Array>;
+  abort: AbortController;
+  /** Last time the stream's buffer was (nearly) empty: the network is taking what we write. */
+  drainedAtMs: number;
+}
+
+/** Buffered bytes below which a stream counts as drained. */
+const STREAM_DRAINED_BYTES = 64 * 1024;
 
 /** Sends messages to peers. */
 export class PeerTransport {
@@ -53,6 +74,8 @@ export class PeerTransport {
   private readonly batchMessagesMax: number;
   private readonly batchBytesMax: number;
   private readonly timeoutMs: number;
+  private readonly mode: "stream" | "request";
+  private readonly streamBufferBytes: number;
   private readonly inflight = new Set<Promise<void>>();
   /** Requests in flight with their start time; a watchdog aborts those past the timeout. */
   private readonly requests = new Map<AbortController, number>();
@@ -64,14 +87,18 @@ export class PeerTransport {
     this.batchMessagesMax = options.batchMessagesMax ?? 4096;
     this.batchBytesMax = options.batchBytesMax ?? 4 * 1024 * 1024;
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
+    this.mode = options.mode ?? "stream";
+    this.streamBufferBytes = options.streamBufferBytes ?? 8 * 1024 * 1024;
   }
 
   /** Adds or updates a peer's base URL (e.g. "http://127.0.0.1:7001"). */
   setPeer(id: NodeId, url: string): void {
     const base = url.replace(/\/+$/, "");
     const peer = this.peers.get(id);
-    if (peer) peer.url = base;
-    else {
+    if (peer) {
+      if (peer.url !== base) peer.stream?.abort.abort();
+      peer.url = base;
+    } else {
       this.peers.set(id, {
         id,
         url: base,
@@ -79,12 +106,14 @@ export class PeerTransport {
         sending: false,
         snapshots: [],
         sendingSnapshot: false,
+        stream: null,
       });
     }
   }
 
   /** Forgets a peer; queued messages to it are dropped. */
   removePeer(id: NodeId): void {
+    this.peers.get(id)?.stream?.abort.abort();
     this.peers.delete(id);
   }
 
@@ -120,7 +149,71 @@ export class PeerTransport {
       peer.queue.push(m);
       touched.add(peer);
     }
-    for (const peer of touched) this.pump(peer);
+    for (const peer of touched) {
+      if (this.mode === "stream") this.writeStream(peer, peer.queue.splice(0));
+      else this.pump(peer);
+    }
+  }
+
+  private writeStream(peer: Peer, messages: Message[]): void {
+    const stream = peer.stream ?? this.openStream(peer);
+    const bufferedBytes = this.streamBufferBytes - (stream.controller.desiredSize ?? 0);
+    if (bufferedBytes < STREAM_DRAINED_BYTES) stream.drainedAtMs = performance.now();
+    if ((stream.controller.desiredSize ?? 0) <= 0) {
+      this.options.onUnreachable?.(peer.id);
+      return;
+    }
+    const frame = encodeMessages(messages);
+    const out = new Uint8Array(4 + frame.length);
+    new DataView(out.buffer).setUint32(0, frame.length, true);
+    out.set(frame, 4);
+    stream.controller.enqueue(out);
+  }
+
+  private openStream(peer: Peer): PeerStream {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>(
+      { start: (c) => void (controller = c) },
+      new ByteLengthQueuingStrategy({ highWaterMark: this.streamBufferBytes }),
+    );
+    const stream: PeerStream = {
+      controller,
+      abort: new AbortController(),
+      drainedAtMs: performance.now(),
+    };
+    peer.stream = stream;
+    this.startWatchdog();
+    const run = fetch(`${peer.url}${this.prefix}/stream`, {
+      method: "POST",
+      headers: { [SECRET_HEADER]: this.options.secret, "content-type": "application/octet-stream" },
+      body,
+      signal: stream.abort.signal,
+    }).then(async (res) => {
+      const text = await res.text();
+      if (!res.ok) {
+        logger.warn("Peer {peer} ended the stream with {status}: {text}", {
+          peer: peer.id,
+          status: res.status,
+          text,
+        });
+      }
+    }).catch((err) => {
+      if (!this.closed) {
+        logger.debug("Stream to peer {peer} failed: {error}", {
+          peer: peer.id,
+          error: String(err),
+        });
+      }
+    }).finally(() => {
+      if (peer.stream === stream) peer.stream = null;
+      try {
+        controller.error(new Error("stream closed"));
+      } catch { /* already closed */ }
+      this.inflight.delete(run);
+      if (!this.closed) this.options.onUnreachable?.(peer.id);
+    });
+    this.inflight.add(run);
+    return stream;
   }
 
   private pump(peer: Peer): void {
@@ -181,6 +274,15 @@ export class PeerTransport {
    */
   private track(controller: AbortController): AbortSignal {
     this.requests.set(controller, performance.now());
+    this.startWatchdog();
+    return controller.signal;
+  }
+
+  /**
+   * Aborts requests past their timeout, and streams whose buffer has not drained within it (a
+   * peer that vanished without closing the connection): the next send opens a fresh stream.
+   */
+  private startWatchdog(): void {
     this.watchdog ??= setInterval(() => {
       const now = performance.now();
       for (const [c, startedMs] of this.requests) {
@@ -189,8 +291,20 @@ export class PeerTransport {
           c.abort(new Error(`Peer request timed out after ${this.timeoutMs} ms`));
         }
       }
+      for (const peer of this.peers.values()) {
+        const stream = peer.stream;
+        if (stream === null) continue;
+        const bufferedBytes = this.streamBufferBytes - (stream.controller.desiredSize ?? 0);
+        if (bufferedBytes < STREAM_DRAINED_BYTES) stream.drainedAtMs = now;
+        else if (now - stream.drainedAtMs > this.timeoutMs) {
+          logger.warn("Stream to peer {peer} stalled with {bytes} bytes buffered; reopening", {
+            peer: peer.id,
+            bytes: bufferedBytes,
+          });
+          stream.abort.abort();
+        }
+      }
     }, Math.max(50, Math.min(1000, this.timeoutMs / 4)));
-    return controller.signal;
   }
 
   private async post(peer: Peer, route: string, body: Uint8Array<ArrayBuffer>): Promise<boolean> {
@@ -229,6 +343,7 @@ export class PeerTransport {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.watchdog);
+    for (const peer of this.peers.values()) peer.stream?.abort.abort();
     for (const c of this.requests.keys()) c.abort(new Error("Transport closed"));
     this.requests.clear();
     await Promise.allSettled([...this.inflight]);

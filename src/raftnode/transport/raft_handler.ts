@@ -2,7 +2,9 @@
  * Inbound peer traffic: a `(Request) => Promise<Response>` that a server mounts under a path
  * prefix (default `/raft`), so one port serves both the application API and Raft.
  *
- * Routes: `POST {prefix}/msgs` (a frame of messages) and `POST {prefix}/snap` (snapshot chunks:
+ * Routes: `POST {prefix}/stream` (a long-lived body of `[u32 frameBytes][frame]` records, each
+ * delivered as soon as it is complete), `POST {prefix}/msgs` (one frame of messages) and
+ * `POST {prefix}/snap` (snapshot chunks:
  * MsgSnap messages the core cut with offsets, acknowledged chunk by chunk with MsgSnapResp).
  * Requests without the cluster secret get 401 before their body is read, and change nothing.
  */
@@ -31,6 +33,46 @@ export function createRaftHandler(
 ): (req: Request) => Promise<Response> {
   const prefix = options.pathPrefix ?? "/raft";
   const bodyBytesMax = options.bodyBytesMax ?? 64 * 1024 * 1024;
+  /** Delivers the frames of a stream as they complete; answers when the sender ends it. */
+  const readStream = async (req: Request): Promise<Response> => {
+    if (req.body === null) return new Response(null, { status: 204 });
+    let pending: Uint8Array = new Uint8Array(0);
+    let dropped = 0;
+    try {
+      for await (const chunk of req.body) {
+        pending = pending.length === 0 ? chunk : concat(pending, chunk);
+        let at = 0;
+        while (pending.length - at >= 4) {
+          const view = new DataView(pending.buffer, pending.byteOffset + at, 4);
+          const frameBytes = view.getUint32(0, true);
+          if (frameBytes > bodyBytesMax) {
+            return problem(413, "RAFT_BODY_TOO_LARGE", `Frame of ${frameBytes} bytes`);
+          }
+          if (pending.length - at - 4 < frameBytes) break;
+          const messages = decodeMessages(pending.subarray(at + 4, at + 4 + frameBytes));
+          at += 4 + frameBytes;
+          try {
+            options.deliver(messages);
+          } catch (err) {
+            // A stopped node ends the stream, so that servers can shut down and senders
+            // reconnect later; an overloaded one drops the frame (Raft retransmits).
+            if ((err as { code?: string }).code === "STOPPED") {
+              await req.body.cancel().catch(() => {});
+              return problem(503, "RAFT_UNAVAILABLE", "Node is stopped");
+            }
+            dropped += messages.length;
+          }
+        }
+        pending = at === pending.length ? new Uint8Array(0) : pending.slice(at);
+      }
+    } catch (err) {
+      if (err instanceof CodecError) return problem(400, err.code, err.message);
+      return problem(400, "RAFT_STREAM_BROKEN", String(err));
+    }
+    if (dropped > 0) logger.warn("Dropped {dropped} streamed messages", { dropped });
+    return new Response(null, { status: 204 });
+  };
+
   return async (req: Request): Promise<Response> => {
     const path = new URL(req.url).pathname;
     if (!path.startsWith(prefix + "/")) return problem(404, "NOT_FOUND", `No route ${path}`);
@@ -39,6 +81,7 @@ export function createRaftHandler(
       return problem(401, "RAFT_UNAUTHORIZED", "Peer request without the cluster secret");
     }
     const route = path.slice(prefix.length);
+    if (req.method === "POST" && route === "/stream") return await readStream(req);
     if (req.method !== "POST" || (route !== "/msgs" && route !== "/snap")) {
       return problem(404, "NOT_FOUND", `No route ${req.method} ${path}`);
     }
@@ -89,6 +132,13 @@ async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
     out.set(c, at);
     at += c.length;
   }
+  return out;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
   return out;
 }
 

@@ -35,28 +35,31 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   }
 }
 
-Deno.test("transport: messages arrive in order, batched, with payloads intact", () =>
-  withServer(async (url, received) => {
-    const t = new PeerTransport({ secret: SECRET });
-    t.setPeer("b", url);
-    const sent: Message[] = [];
-    for (let i = 1; i <= 500; i++) {
-      sent.push({
-        type: "MsgApp",
-        from: "a",
-        to: "b",
-        term: 1,
-        index: i - 1,
-        logTerm: 1,
-        commit: i - 1,
-        entries: [{ index: i, term: 1, type: "normal", data: new Uint8Array(100).fill(i & 255) }],
-      });
-    }
-    t.send(sent);
-    await until(() => received.length === 500);
-    assert.deepEqual(received, sent);
-    await t.close();
-  }));
+for (const mode of ["stream", "request"] as const) {
+  Deno.test(`transport[${mode}]: messages arrive in order, batched, with payloads intact`, () =>
+    withServer(async (url, received) => {
+      const t = new PeerTransport({ secret: SECRET, mode });
+      t.setPeer("b", url);
+      const sent: Message[] = [];
+      for (let i = 1; i <= 500; i++) {
+        sent.push({
+          type: "MsgApp",
+          from: "a",
+          to: "b",
+          term: 1,
+          index: i - 1,
+          logTerm: 1,
+          commit: i - 1,
+          entries: [{ index: i, term: 1, type: "normal", data: new Uint8Array(100).fill(i & 255) }],
+        });
+      }
+      // In several sends, as the node does (one per Ready).
+      for (let i = 0; i < 500; i += 50) t.send(sent.slice(i, i + 50));
+      await until(() => received.length === 500);
+      assert.deepEqual(received, sent);
+      await t.close();
+    }));
+}
 
 Deno.test("transport: snapshot chunks travel on their own stream, in order, intact", () =>
   withServer(async (url, received) => {
@@ -88,7 +91,7 @@ Deno.test("transport: peer requests without the secret get 401 and deliver nothi
         string
       >[]
     ) {
-      for (const route of ["/raft/msgs", "/raft/snap"]) {
+      for (const route of ["/raft/msgs", "/raft/snap", "/raft/stream"]) {
         const res = await fetch(`${url}${route}`, { method: "POST", headers, body: frame });
         assert.equal(res.status, 401);
         assert.equal((await res.json()).error.code, "RAFT_UNAUTHORIZED");
@@ -136,4 +139,38 @@ Deno.test("transport: an unreachable peer is reported and a full queue drops, ne
   t.send([{ type: "MsgHeartbeat", from: "a", to: "zz", term: 1 }]);
   assert.equal(unreachable[unreachable.length - 1], "zz");
   await t.close();
+});
+
+Deno.test("transport: a stream to a peer that stopped reading is reopened by the watchdog", async () => {
+  // A listener that accepts connections and never reads: a peer gone silent.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const c of listener) conns.push(c);
+  })();
+  const unreachable: string[] = [];
+  const t = new PeerTransport({
+    secret: SECRET,
+    streamBufferBytes: 256 * 1024,
+    requestTimeoutMs: 300,
+    onUnreachable: (p) => unreachable.push(p),
+  });
+  t.setPeer("b", `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`);
+  const big: Message = {
+    type: "MsgApp",
+    from: "a",
+    to: "b",
+    term: 1,
+    entries: [{ index: 1, term: 1, type: "normal", data: new Uint8Array(64 * 1024) }],
+  };
+  for (let i = 0; i < 400 && conns.length < 2; i++) {
+    t.send([big]);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await until(() => conns.length >= 2, 5000);
+  assert.ok(unreachable.length > 0, "a stalled peer is reported unreachable");
+  await t.close();
+  listener.close();
+  for (const c of conns) c.close();
+  await accepting.catch(() => {});
 });
