@@ -25,8 +25,12 @@ import { BUSY_TIMEOUT_MS, openWriterDatabase } from "./sqlite.ts";
 
 /** Most entries one `applyBatch` call takes (bounds the transaction and the changelog batch). */
 export const BATCH_ENTRIES_MAX = 10_000;
-/** How long a TRUNCATE checkpoint may wait for readers before giving up until next time. */
-const TRUNCATE_BUSY_TIMEOUT_MS = 100;
+/**
+ * How long a TRUNCATE checkpoint may wait for readers before giving up until next time. Short,
+ * because the wait blocks the next apply: a long reader (a supervisor's snapshot copy) must not
+ * pause replication; PASSIVE checkpoints keep the WAL in check meanwhile.
+ */
+const TRUNCATE_BUSY_TIMEOUT_MS = 20;
 
 /** A changed row tagged with the ledger seq that changed it: one changelog line. */
 export interface SeqChangedRow extends ChangedRow {
