@@ -7,6 +7,8 @@ import { Heartbeat, HEARTBEAT_INTERVAL_MS_MIN } from "../src/heartbeat/heartbeat
 import { log } from "../src/util/log.ts";
 import { ADMIN_TOKEN_FLAG, EXECUTIVE_FLAG, executiveUrls } from "./admin_common.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";
+import { heartbeatMetrics } from "../src/heartbeat/metrics.ts";
+import { METRICS_LISTEN_FLAG, serveMetrics } from "./serve.ts";
 
 /** The `ctl heartbeat` command. */
 export const heartbeatCommand: CommandSpec = {
@@ -28,6 +30,7 @@ export const heartbeatCommand: CommandSpec = {
     },
     { name: "interval", type: "duration", help: "time between beats", default: "15s" },
     { name: "once", type: "bool", help: "write one beat and exit (1 when it fails)" },
+    METRICS_LISTEN_FLAG,
   ],
   run: async (opts) => {
     const intervalMs = Number(opts.interval);
@@ -58,6 +61,12 @@ export const heartbeatCommand: CommandSpec = {
       intervalMs,
       executives: (opts.executive as string[]).join(","),
     });
+    const metricsAbort = new AbortController();
+    const metrics = serveMetrics(
+      opts.listen as string | undefined,
+      heartbeatMetrics(heartbeat),
+      metricsAbort.signal,
+    );
     const stop = () => heartbeat.stop();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
@@ -65,6 +74,8 @@ export const heartbeatCommand: CommandSpec = {
       await heartbeat.run();
       return 0;
     } finally {
+      metricsAbort.abort();
+      await metrics?.finished;
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
     }

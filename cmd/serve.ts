@@ -25,3 +25,30 @@ export function untilSignal(): Promise<Deno.Signal> {
     });
   });
 }
+
+/** The `--listen` flag of components whose only HTTP surface is `/metrics`. */
+export const METRICS_LISTEN_FLAG = {
+  name: "listen",
+  type: "string",
+  help: "serve Prometheus /metrics on host:port",
+  placeholder: "HOST:PORT",
+} as const;
+
+/** Serves `GET /metrics` from `registry` until `signal` aborts; undefined without an address. */
+export function serveMetrics(
+  listen: string | undefined,
+  registry: { metrics(): Promise<string>; contentType: string },
+  signal: AbortSignal,
+): Deno.HttpServer | undefined {
+  if (!listen) return undefined;
+  return Deno.serve({ ...parseListen(listen), signal, onListen: () => {} }, async (req) => {
+    if (new URL(req.url).pathname !== "/metrics") {
+      return Response.json({ error: { code: "not_found", message: "only /metrics" } }, {
+        status: 404,
+      });
+    }
+    return new Response(await registry.metrics(), {
+      headers: { "content-type": registry.contentType },
+    });
+  });
+}

@@ -15,6 +15,8 @@ import { INTERVAL_MS_MIN, Supervisor } from "../src/supervisor/supervisor.ts";
 import { openTarget, type SnapshotTarget } from "../src/supervisor/target.ts";
 import { log } from "../src/util/log.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";
+import { supervisorMetrics } from "../src/supervisor/metrics.ts";
+import { METRICS_LISTEN_FLAG, serveMetrics } from "./serve.ts";
 
 function target(opts: Record<string, unknown>): SnapshotTarget {
   try {
@@ -61,6 +63,7 @@ export const supervisorCommand: CommandSpec = {
       placeholder: "N",
     },
     { name: "once", type: "bool", help: "take one snapshot and exit (1 when it fails)" },
+    METRICS_LISTEN_FLAG,
     {
       name: "work-dir",
       type: "string",
@@ -83,7 +86,9 @@ export const supervisorCommand: CommandSpec = {
     if (intervalMs < INTERVAL_MS_MIN) {
       throw new UsageError(`--interval must be at least ${INTERVAL_MS_MIN}ms`);
     }
+    const metrics = supervisorMetrics();
     const supervisor = new Supervisor({
+      onCycle: metrics.observe,
       ldbPath: String(opts.ldb),
       target: target(opts),
       keep,
@@ -95,6 +100,12 @@ export const supervisorCommand: CommandSpec = {
       console.log(JSON.stringify(result));
       return result.kind === "failed" ? 1 : 0;
     }
+    const metricsAbort = new AbortController();
+    const server = serveMetrics(
+      opts.listen as string | undefined,
+      metrics.registry,
+      metricsAbort.signal,
+    );
     const stop = () => supervisor.stop();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
@@ -102,6 +113,8 @@ export const supervisorCommand: CommandSpec = {
       await supervisor.run();
       return 0;
     } finally {
+      metricsAbort.abort();
+      await server?.finished;
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
     }

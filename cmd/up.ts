@@ -68,7 +68,12 @@ export const upCommand: CommandSpec = {
     },
     { name: "base-port", type: "int", help: "first executive's port (then +1…)", default: 7001 },
     { name: "sidecar-port", type: "int", help: "sidecar port", default: 1331 },
-    { name: "reflector-port", type: "int", help: "reflector status port", default: 7100 },
+    {
+      name: "reflector-port",
+      type: "int",
+      help: "first of three status ports: reflector, heartbeat, supervisor (+1, +2)",
+      default: 7100,
+    },
     { name: "heartbeat-interval", type: "duration", help: "heartbeat period", default: "15s" },
     { name: "snapshot-interval", type: "duration", help: "LDB snapshot period", default: "5m" },
     {
@@ -89,7 +94,9 @@ export const upCommand: CommandSpec = {
     const basePort = Number(opts.basePort);
     for (let i = 0; i < executives; i++) assertPortFree(host, basePort + i, "--base-port");
     assertPortFree(host, Number(opts.sidecarPort), "--sidecar-port");
-    assertPortFree(host, Number(opts.reflectorPort), "--reflector-port");
+    for (let i = 0; i < 3; i++) {
+      assertPortFree(host, Number(opts.reflectorPort) + i, "--reflector-port");
+    }
     const secrets = await loadSecrets(dir);
     const plans = planTopology({
       dir,

@@ -86,8 +86,8 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "ctl-walkthrough-" });
-    const ports = [consecutiveFreePorts(3), ...freePorts(2)];
-    const [base, sidecar] = ports;
+    const ports = [consecutiveFreePorts(3), ...freePorts(1), consecutiveFreePorts(3)];
+    const [base, sidecar, status] = ports;
     const script = (await walkthrough())
       .replaceAll("http://127.0.0.1:7001", `http://127.0.0.1:${base}`)
       .replaceAll("http://127.0.0.1:1331", `http://127.0.0.1:${sidecar}`)
@@ -96,6 +96,11 @@ Deno.test({
     let up = startUp(dir, ports);
     try {
       await waitUp(up);
+      // The heartbeat and the supervisor export their figures too.
+      const metrics = async (port: number) =>
+        await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(await metrics(status + 1), /ctl_heartbeat_beats_total \d+/);
+      assert.match(await metrics(status + 2), /ctl_supervisor_cycles_total\{outcome="\w+"\} \d+/);
       const run = await new Deno.Command("bash", {
         args: ["-euo", "pipefail", "-c", script],
         cwd: dir,

@@ -25,6 +25,8 @@ export interface SupervisorOptions {
   intervalMs?: number;
   /** Where the uncompressed copy is written before publication (default: the LDB's folder). */
   workDir?: string;
+  /** Told the outcome of every cycle (metrics). */
+  onCycle?: (result: CycleResult) => void;
 }
 
 /** The outcome of one cycle. */
@@ -42,7 +44,10 @@ export type CycleResult =
 
 /** Takes and publishes snapshots of one LDB to one target. */
 export class Supervisor {
-  readonly #options: Required<Omit<SupervisorOptions, "workDir">> & { workDir: string };
+  readonly #options: Required<Omit<SupervisorOptions, "workDir" | "onCycle">> & {
+    workDir: string;
+  };
+  readonly #onCycle: ((result: CycleResult) => void) | undefined;
   readonly #log = log("supervisor");
   readonly #stopped = new AbortController();
   #last: CycleResult | undefined;
@@ -59,6 +64,7 @@ export class Supervisor {
       intervalMs,
       workDir: options.workDir ?? dirname(options.ldbPath),
     };
+    this.#onCycle = options.onCycle;
   }
 
   /** The result of the last finished cycle. */
@@ -107,6 +113,7 @@ export class Supervisor {
 
   #done(result: CycleResult): CycleResult {
     this.#last = result;
+    this.#onCycle?.(result);
     const target = this.#options.target.url;
     if (result.kind === "published") {
       this.#log.info(

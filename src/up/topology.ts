@@ -30,6 +30,7 @@ export interface UpOptions {
   host: string;
   basePort: number;
   sidecarPort: number;
+  /** The first of three status ports: reflector, heartbeat, supervisor. */
   reflectorPort: number;
   heartbeatIntervalMs: number;
   snapshotIntervalMs: number;
@@ -104,9 +105,11 @@ export function planTopology(o: UpOptions): ChildPlan[] {
         o.secrets.heartbeatSecret,
         "--interval",
         `${o.heartbeatIntervalMs}ms`,
+        "--listen",
+        `${o.host}:${o.reflectorPort + 1}`,
       ],
-      address: "ctlstore.heartbeats",
-      healthUrl: null,
+      address: `ctlstore.heartbeats (metrics http://${o.host}:${o.reflectorPort + 1}/metrics)`,
+      healthUrl: `http://${o.host}:${o.reflectorPort + 1}/metrics`,
     },
     {
       name: "sidecar",
@@ -126,9 +129,11 @@ export function planTopology(o: UpOptions): ChildPlan[] {
         `file://${o.dir}/snapshots`,
         "--interval",
         `${o.snapshotIntervalMs}ms`,
+        "--listen",
+        `${o.host}:${o.reflectorPort + 2}`,
       ],
-      address: `${o.dir}/snapshots`,
-      healthUrl: null,
+      address: `${o.dir}/snapshots (metrics http://${o.host}:${o.reflectorPort + 2}/metrics)`,
+      healthUrl: `http://${o.host}:${o.reflectorPort + 2}/metrics`,
     },
   );
   return children;
