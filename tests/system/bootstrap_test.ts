@@ -106,10 +106,13 @@ Deno.test({
       await cluster.waitLastSeq(lastSeq, 30_000);
       // The ledger's start was pruned: replay from zero is impossible, so a reflector must
       // bootstrap (wait for the pruner, which runs every second).
-      await waitFor("the ledger to be pruned", async () => {
-        const gone = await call(leader, "GET", "/v1/ledger?after=0&limit=1");
-        return gone.status === 410 && gone.json.error.code === "ledger_gone";
-      });
+      // (Each executive prunes on its own timer: wait for all of them.)
+      for (const url of cluster.urls) {
+        await waitFor(`${url} to prune its ledger`, async () => {
+          const gone = await call(url, "GET", "/v1/ledger?after=0&limit=1");
+          return gone.status === 410 && gone.json.error.code === "ledger_gone";
+        });
+      }
       late.start();
       plain.start();
       for (const name of ["late", "plain"]) {
