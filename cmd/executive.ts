@@ -189,7 +189,16 @@ export const executiveCommand: CommandSpec = {
     if (fresh && opts.join) {
       joinPeers = await joinCluster(String(opts.join), id!, advertise);
     }
+    const logger = log("executive");
     const exec = await startExecutive({
+      // A member whose Raft loop stopped (a full or failing disk) must not stay up serving stale
+      // reads: exit, so that a supervisor (ctl up, systemd, Kubernetes) restarts it from disk.
+      onFatal: (err) => {
+        logger.fatal("The Raft loop stopped ({error}); exiting so that this member restarts", {
+          error: err.message,
+        });
+        Deno.exit(70);
+      },
       dataDir,
       id,
       peers: peers ?? joinPeers,
@@ -210,7 +219,6 @@ export const executiveCommand: CommandSpec = {
       { ...addr, signal: abort.signal, onListen: () => {} },
       exec.handler,
     );
-    const logger = log("executive");
     logger.info("Executive {id} on http://{host}:{port}, data in {dataDir}", {
       id: exec.node.status().id,
       host: addr.hostname,

@@ -30,6 +30,8 @@ export interface ExecutiveServerOptions {
     >
   >;
   app?: ExecutiveAppOptions;
+  /** Called when the Raft loop cannot go on (a disk error): the process should exit. */
+  onFatal?: (err: Error) => void;
   /** Ledger entries kept for reflectors; older ones are pruned (0: keep all). */
   ledgerRetentionEntries?: number;
 }
@@ -64,6 +66,7 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
       secret: o.clusterSecret,
       stateMachine: sorRaftStateMachine(sor, (seq) => watch.notify(seq)),
       wrapLogStore: metrics.wrapLogStore,
+      onFatal: o.onFatal,
     });
   } catch (e) {
     sor.close();

@@ -29,7 +29,8 @@ export const CATALOG_DDL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS _ctl_ledger (
     seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, family TEXT, ops TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS _ctl_idempotency (
-    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL, ts INTEGER NOT NULL)`,
+    key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, result TEXT NOT NULL, ts INTEGER NOT NULL,
+    idx INTEGER NOT NULL DEFAULT 0)`,
   `CREATE INDEX IF NOT EXISTS _ctl_idempotency_ts ON _ctl_idempotency (ts)`,
 ];
 
@@ -70,6 +71,11 @@ export class SorCatalog {
   constructor(db: DatabaseSync) {
     this.#db = db;
     for (const ddl of CATALOG_DDL) db.exec(ddl);
+    // SoRs created before idempotency records carried their Raft index.
+    const columns = db.prepare("PRAGMA table_info(_ctl_idempotency)").all() as { name: string }[];
+    if (!columns.some((c) => c.name === "idx")) {
+      db.exec("ALTER TABLE _ctl_idempotency ADD COLUMN idx INTEGER NOT NULL DEFAULT 0");
+    }
   }
 
   #prepare(sql: string): StatementSync {
@@ -343,17 +349,19 @@ export class SorCatalog {
     return row ? { fingerprint: String(row.fingerprint), result: String(row.result) } : undefined;
   }
 
-  putIdempotency(key: string, record: IdempotencyRecord, ts: number): void {
+  putIdempotency(key: string, record: IdempotencyRecord, ts: number, index: number): void {
     this.#run(
-      `INSERT INTO _ctl_idempotency (key, fingerprint, result, ts) VALUES (?, ?, ?, ?)`,
+      `INSERT INTO _ctl_idempotency (key, fingerprint, result, ts, idx) VALUES (?, ?, ?, ?, ?)`,
       key,
       record.fingerprint,
       record.result,
       ts,
+      index,
     );
   }
 
-  pruneIdempotency(beforeTs: number): void {
-    this.#run(`DELETE FROM _ctl_idempotency WHERE ts < ?`, beforeTs);
+  /** Forgets records older than `beforeTs` in leader time AND below Raft index `beforeIndex`. */
+  pruneIdempotency(beforeTs: number, beforeIndex: number): void {
+    this.#run(`DELETE FROM _ctl_idempotency WHERE ts < ? AND idx < ?`, beforeTs, beforeIndex);
   }
 }

@@ -45,12 +45,19 @@ export const DEFAULT_LIMITS = {
 
 /** How long an idempotency key is remembered, measured in leader time (`ts`). */
 export const IDEMPOTENCY_RETENTION_MS = 24 * 60 * 60 * 1000;
+/**
+ * …and, whatever the leader clocks say, at least for this many Raft entries: a leader whose clock
+ * jumps a day ahead must not make the cluster forget the keys of writes being retried right now.
+ */
+export const IDEMPOTENCY_RETENTION_ENTRIES = 100_000;
 
 /** Most ledger entries one read returns. */
 export const LEDGER_READ_MAX = 1000;
 
 const WINDOW_MS = 60_000;
 const APPLIED_INDEX = "applied_index";
+/** The latest leader time applied: time at apply never goes backwards. */
+const LEADER_TS = "leader_ts";
 const SQLITE_HEADER = "SQLite format 3\u0000";
 
 /** A committed Raft entry as the Raft node hands it over. */
@@ -131,7 +138,7 @@ export class SorStateMachine {
       this.applyInternal(index);
       return { ok: false, error: (e as CtlError).toBody() };
     }
-    return this.#transaction(index, () => this.#applyCommand(cmd));
+    return this.#transaction(index, () => this.#applyCommand(cmd, index));
   }
 
   /** Records an entry that carries no command (no-op, membership change). */
@@ -190,7 +197,12 @@ export class SorStateMachine {
     this.#rowLookups.clear();
   }
 
-  #applyCommand(cmd: SorCommand): ApplyResult {
+  #applyCommand(stamped: SorCommand, index: number): ApplyResult {
+    // A new leader whose clock is behind its predecessor's must not move the ledger's time (or
+    // the rate-limit windows) backwards: apply time is the latest leader time seen.
+    const latestTs = this.#catalog.meta(LEADER_TS);
+    const cmd = stamped.ts < latestTs ? { ...stamped, ts: latestTs } : stamped;
+    if (cmd.ts > latestTs) this.#catalog.setMeta(LEADER_TS, cmd.ts);
     if (cmd.type !== "mutate") this.#rowLookups.clear(); // DDL may change a table's layout
     const key = cmd.idempotencyKey;
     if (key !== undefined) {
@@ -206,11 +218,15 @@ export class SorStateMachine {
         return JSON.parse(seen.result) as ApplyResult;
       }
       const result = this.#execute(cmd);
-      this.#catalog.pruneIdempotency(cmd.ts - IDEMPOTENCY_RETENTION_MS);
+      this.#catalog.pruneIdempotency(
+        cmd.ts - IDEMPOTENCY_RETENTION_MS,
+        index - IDEMPOTENCY_RETENTION_ENTRIES,
+      );
       this.#catalog.putIdempotency(
         key,
         { fingerprint: fp, result: JSON.stringify(result) },
         cmd.ts,
+        index,
       );
       return result;
     }

@@ -234,6 +234,35 @@ Deno.test("an idempotency key returns the first result and applies nothing twice
   }
 });
 
+Deno.test("a leader clock that jumps a day ahead does not make retries apply twice", () => {
+  const t = setup();
+  try {
+    const first = t.apply(mutate([upsert("a")]), "k1");
+    t.ts += 25 * 60 * 60 * 1000; // a new leader's clock is 25 hours ahead
+    t.ok(mutate([upsert("b")]), "k2"); // its first write would have pruned every older key
+    const retry = t.apply(mutate([upsert("a")]), "k1");
+    assert.deepEqual(retry, first, "the retry answers the first result");
+    assert.equal(t.sor.ledger(0).filter((e) => JSON.stringify(e).includes('"id":"a"')).length, 1);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("ledger time never goes backwards when a new leader's clock is behind", () => {
+  const t = setup();
+  try {
+    t.ok(mutate([upsert("a")]));
+    const before = t.ts;
+    t.ts -= 2 * 60 * 60 * 1000; // two hours behind
+    t.ok(mutate([upsert("b")]));
+    const entries = t.sor.ledger(0);
+    assert.equal(entries.at(-1)!.ts, before);
+    for (let i = 1; i < entries.length; i++) assert.ok(entries[i].ts >= entries[i - 1].ts);
+  } finally {
+    t.dispose();
+  }
+});
+
 Deno.test("clearing a family clears all its tables in one ledger entry", () => {
   const t = setup();
   try {
