@@ -51,6 +51,10 @@ build: setup
 bench: setup
 	$(DENO) task bench
 
+## fault: long fault-injection schedules with reports (FAULT_ARGS="--schedules 50 --seed 1000").
+fault: setup
+	$(DENO) task fault $(FAULT_ARGS)
+
 ## soak: 100,000 Raft simulator seeds (sizes 3, 5, 7); a failure prints the seed to replay.
 soak: setup
 	$(DENO) task soak

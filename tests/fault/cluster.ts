@@ -1,0 +1,286 @@
+/**
+ * A cluster of executives, each in its own network namespace (see `net.ts`), started from any
+ * copy of the tree (`bites.ts` runs a patched copy). Members can be killed, paused, restarted,
+ * given a clock offset (libfaketime) or a small disk (tmpfs).
+ */
+import { ADMIN_TOKEN, CLUSTER_SECRET, type ExecutiveStatus, waitFor } from "../system/harness.ts";
+import { LIBFAKETIME, Network, SmallDisk } from "./net.ts";
+
+/** The tree's entry point, unless a run passes another copy's. */
+export const DEFAULT_MAIN = new URL("../../main.ts", import.meta.url).pathname;
+const DELAY_PROXY = new URL("./delay_proxy.ts", import.meta.url).pathname;
+
+/** A `ctl` process inside a namespace, its output appended to a log file. */
+export class NsProcess {
+  proc: Deno.ChildProcess | null = null;
+  paused = false;
+
+  constructor(
+    readonly name: string,
+    readonly command: string[],
+    readonly env: Record<string, string>,
+    readonly logFile: string,
+  ) {}
+
+  start(): void {
+    if (this.proc) throw new Error(`${this.name} is already running`);
+    const out = Deno.openSync(this.logFile, { create: true, append: true });
+    this.proc = new Deno.Command(this.command[0], {
+      args: this.command.slice(1),
+      env: this.env,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.paused = false;
+    const proc = this.proc;
+    let open = 2;
+    const copy = async (stream: ReadableStream<Uint8Array>) => {
+      try {
+        for await (const chunk of stream) out.writeSync(chunk);
+      } finally {
+        if (--open === 0) out.close();
+      }
+    };
+    copy(proc.stdout).catch(() => {});
+    copy(proc.stderr).catch(() => {});
+    // A process that dies on its own (a full disk, a crash) is no longer running.
+    proc.status.then(() => {
+      if (this.proc === proc) this.proc = null;
+    });
+  }
+
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  signal(sig: Deno.Signal): void {
+    try {
+      this.proc?.kill(sig);
+    } catch { /* already gone */ }
+    if (sig === "SIGSTOP") this.paused = true;
+    if (sig === "SIGCONT") this.paused = false;
+  }
+
+  /** Sends `sig` and waits for the process to end. */
+  async kill(sig: Deno.Signal = "SIGKILL"): Promise<void> {
+    const p = this.proc;
+    if (!p) return;
+    this.proc = null;
+    try {
+      p.kill(sig);
+    } catch { /* already gone */ }
+    await p.status;
+    this.paused = false;
+  }
+
+  get running(): boolean {
+    return this.proc !== null;
+  }
+}
+
+/** Options of a fault cluster. */
+export interface FaultClusterOptions {
+  size: number;
+  dir: string;
+  /** main.ts of the tree to run (default: this tree). */
+  main?: string;
+  /** Members that run under libfaketime, with a clock offset file each. */
+  fakeClock?: string[];
+  /** Members whose data directory is a tmpfs of this many MiB. */
+  smallDisk?: { ids: string[]; sizeMb: number };
+  /** Run every member behind a delay proxy (`delay_proxy.ts`), for latency faults. */
+  delayProxy?: boolean;
+  extraArgs?: string[];
+}
+
+export interface FaultMember {
+  id: string;
+  url: string;
+  dataDir: string;
+  process: NsProcess;
+  disk?: SmallDisk;
+  clockFile?: string;
+  /** The delay proxy in front of the executive, and its control file. */
+  proxy?: { process: NsProcess; controlFile: string };
+}
+
+/** Executives in namespaces. */
+export class FaultCluster {
+  members: FaultMember[] = [];
+
+  private constructor(readonly net: Network, readonly options: FaultClusterOptions) {}
+
+  static async create(options: FaultClusterOptions): Promise<FaultCluster> {
+    const ids = Array.from({ length: options.size }, (_, i) => `e${i + 1}`);
+    const net = await Network.create(ids);
+    const cluster = new FaultCluster(net, options);
+    try {
+      await cluster.#init(ids);
+    } catch (e) {
+      await cluster.destroy();
+      throw e;
+    }
+    return cluster;
+  }
+
+  async #init(ids: string[]): Promise<void> {
+    const o = this.options;
+    const peers = ids.map((id) => `${id}=${this.net.url(id)}`).join(",");
+    const deno = Deno.execPath();
+    for (const id of ids) {
+      const dataDir = `${o.dir}/${id}`;
+      const member: FaultMember = { id, url: this.net.url(id), dataDir, process: null! };
+      if (o.smallDisk?.ids.includes(id)) {
+        member.disk = await SmallDisk.mount(dataDir, o.smallDisk.sizeMb);
+      }
+      const env: Record<string, string> = {};
+      if (o.fakeClock?.includes(id)) {
+        member.clockFile = `${o.dir}/${id}.faketime`;
+        await Deno.writeTextFile(member.clockFile, "+0\n");
+        Object.assign(env, {
+          LD_PRELOAD: LIBFAKETIME,
+          FAKETIME_TIMESTAMP_FILE: member.clockFile,
+          FAKETIME_CACHE_DURATION: "1",
+          DONT_FAKE_MONOTONIC: "1",
+        });
+      }
+      member.process = new NsProcess(
+        id,
+        [
+          ...this.net.prefix(id),
+          deno,
+          "run",
+          "--allow-all",
+          o.main ?? DEFAULT_MAIN,
+          "--log-format",
+          "json",
+          "executive",
+          "--id",
+          id,
+          "--data",
+          dataDir,
+          "--peers",
+          peers,
+          "--listen",
+          `${this.net.node(id).ip}:${this.net.port}`,
+          "--cluster-secret",
+          CLUSTER_SECRET,
+          "--admin-token",
+          ADMIN_TOKEN,
+          "--destructive-changes",
+          ...(o.extraArgs ?? []),
+        ],
+        env,
+        `${o.dir}/${id}.log`,
+      );
+      if (o.delayProxy) {
+        const controlFile = `${o.dir}/${id}.delay`;
+        await Deno.writeTextFile(controlFile, "0 0\n");
+        const proxy = new NsProcess(
+          `${id}-proxy`,
+          [
+            ...this.net.prefix(id),
+            deno,
+            "run",
+            "--allow-all",
+            DELAY_PROXY,
+            String(this.net.proxyPort),
+            `${this.net.node(id).ip}:${this.net.port}`,
+            controlFile,
+          ],
+          {},
+          `${o.dir}/${id}-proxy.log`,
+        );
+        member.proxy = { process: proxy, controlFile };
+        await this.net.redirectToProxy(id);
+      }
+      this.members.push(member);
+    }
+  }
+
+  /** Delays everything member `id` receives and sends back by `delayMs` ± `jitterMs`. */
+  async setDelay(id: string, delayMs: number, jitterMs: number): Promise<void> {
+    const proxy = this.member(id).proxy;
+    if (!proxy) throw new Error(`Member ${id} runs without a delay proxy`);
+    await Deno.writeTextFile(proxy.controlFile, `${delayMs} ${jitterMs}\n`);
+  }
+
+  get urls(): string[] {
+    return this.members.map((m) => m.url);
+  }
+
+  get ids(): string[] {
+    return this.members.map((m) => m.id);
+  }
+
+  member(id: string): FaultMember {
+    const m = this.members.find((x) => x.id === id);
+    if (!m) throw new Error(`No member ${id}`);
+    return m;
+  }
+
+  start(): void {
+    for (const m of this.members) {
+      m.proxy?.process.start();
+      m.process.start();
+    }
+  }
+
+  async status(id: string, timeoutMs = 1000): Promise<ExecutiveStatus | undefined> {
+    try {
+      const res = await fetch(`${this.member(id).url}/status`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      return await res.json() as ExecutiveStatus;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The leader as the members that answer see it (majority of answers), or null. */
+  async currentLeader(): Promise<string | null> {
+    const statuses = await Promise.all(this.ids.map((id) => this.status(id, 500)));
+    const votes = new Map<string, number>();
+    for (const s of statuses) if (s?.leader) votes.set(s.leader, (votes.get(s.leader) ?? 0) + 1);
+    let best: string | null = null;
+    let bestVotes = 0;
+    for (const [id, n] of votes) if (n > bestVotes) [best, bestVotes] = [id, n];
+    return best;
+  }
+
+  /** The leader every running member agrees on. */
+  leader(timeoutMs = 20_000): Promise<{ id: string; url: string }> {
+    return waitFor(
+      "a leader all running members agree on",
+      async () => {
+        const running = this.members.filter((m) => m.process.running);
+        const statuses = await Promise.all(running.map((m) => this.status(m.id)));
+        const leaders = new Set(statuses.map((s) => s?.leader ?? null));
+        if (leaders.size !== 1) return undefined;
+        const leader = [...leaders][0];
+        if (!leader || !running.some((m) => m.id === leader)) return undefined;
+        return { id: leader, url: this.member(leader).url };
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** Sets member `id`'s clock offset (libfaketime syntax: `+2h`, `-30m`, `+0`). */
+  async setClock(id: string, offset: string): Promise<void> {
+    const file = this.member(id).clockFile;
+    if (!file) throw new Error(`Member ${id} does not run under libfaketime`);
+    await Deno.writeTextFile(file, `${offset}\n`);
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.members) if (m.process.paused) m.process.signal("SIGCONT");
+    await Promise.all(this.members.map((m) => m.process.kill("SIGKILL")));
+    await Promise.all(this.members.map((m) => m.proxy?.process.kill("SIGKILL")));
+  }
+
+  /** Stops every process, unmounts the disks and removes the namespaces. */
+  async destroy(): Promise<void> {
+    await this.stop();
+    for (const m of this.members) await m.disk?.unmount();
+    await this.net.destroy();
+  }
+}
