@@ -99,6 +99,8 @@ function positiveInt(value: unknown, what: string, action: string): number {
 export class SorStateMachine {
   readonly #path: string;
   #db!: DatabaseSync;
+  /** SAVEPOINT / RELEASE / ROLLBACK TO of the per-command savepoint, prepared once per open. */
+  #savepoint!: { begin: StatementSync; release: StatementSync; rollback: StatementSync };
   #catalog!: SorCatalog;
   #applier!: LedgerSqlApplier;
   #closed = false;
@@ -119,6 +121,11 @@ export class SorStateMachine {
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA busy_timeout = 5000");
     this.#db = db;
+    this.#savepoint = {
+      begin: db.prepare("SAVEPOINT command"),
+      release: db.prepare("RELEASE command"),
+      rollback: db.prepare("ROLLBACK TO command"),
+    };
     this.#catalog = new SorCatalog(db);
     this.#applier = new LedgerSqlApplier(db);
   }
@@ -147,15 +154,28 @@ export class SorStateMachine {
     this.#transaction(index, () => ({ ok: true, seq: 0 }));
   }
 
-  /** Applies committed entries in order; one result per entry (null for internal ones). */
+  /**
+   * Applies committed entries in order; one result per entry (null for internal ones). The whole
+   * batch is one SQLite transaction (each command in its own savepoint, so a failing command
+   * still changes nothing), and the applied index is written once, with the batch.
+   */
   applyEntries(entries: readonly CommittedEntry[]): (ApplyResult | null)[] {
-    return entries.map((e) => {
-      if (e.kind === "internal") {
-        this.applyInternal(e.index);
-        return null;
-      }
-      return this.apply(e.index, e.data);
-    });
+    if (entries.length === 0) return [];
+    this.#assertNext(entries[0].index);
+    for (let i = 1; i < entries.length; i++) {
+      assert(entries[i].index === entries[i - 1].index + 1, "entries are not consecutive");
+    }
+    return this.#batch(entries[entries.length - 1].index, () =>
+      entries.map((e) => {
+        if (e.kind === "internal") return null;
+        let cmd: SorCommand;
+        try {
+          cmd = decodeCommand(e.data);
+        } catch (err) {
+          return { ok: false, error: (err as CtlError).toBody() };
+        }
+        return this.#command(() => this.#applyCommand(cmd, e.index));
+      }));
   }
 
   #assertNext(index: number): void {
@@ -166,30 +186,41 @@ export class SorStateMachine {
   }
 
   #transaction(index: number, body: () => ApplyResult): ApplyResult {
+    return this.#batch(index, () => this.#command(body));
+  }
+
+  /** Runs `body` in one transaction that ends with the applied index set to `lastIndex`. */
+  #batch<T>(lastIndex: number, body: () => T): T {
     const db = this.#db;
     db.exec("BEGIN IMMEDIATE");
-    let result: ApplyResult;
     try {
-      db.exec("SAVEPOINT command");
-      try {
-        result = body();
-        db.exec("RELEASE command");
-      } catch (e) {
-        db.exec("ROLLBACK TO command");
-        db.exec("RELEASE command");
-        // Cached layouts and statements may describe tables the rollback undid.
-        this.#forgetStatements();
-        if (!(e instanceof CtlError)) throw e;
-        result = { ok: false, error: e.toBody() };
-      }
-      this.#catalog.setMeta(APPLIED_INDEX, index);
+      const result = body();
+      this.#catalog.setMeta(APPLIED_INDEX, lastIndex);
       db.exec("COMMIT");
+      return result;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
       this.#forgetStatements();
       throw e;
     }
-    return result;
+  }
+
+  /** Runs one command in a savepoint: an expected failure undoes exactly that command. */
+  #command(body: () => ApplyResult): ApplyResult {
+    const sp = this.#savepoint;
+    sp.begin.run();
+    try {
+      const result = body();
+      sp.release.run();
+      return result;
+    } catch (e) {
+      sp.rollback.run();
+      sp.release.run();
+      // Cached layouts and statements may describe tables the rollback undid.
+      this.#forgetStatements();
+      if (!(e instanceof CtlError)) throw e;
+      return { ok: false, error: e.toBody() };
+    }
   }
 
   #forgetStatements(): void {
