@@ -116,8 +116,30 @@ export class SorCatalog {
 
   // --- schema ---------------------------------------------------------------------------------
 
+  /**
+   * Families, table schemas and writers as last read, because every mutation looks them up and
+   * they rarely change. Every method that changes them clears the cache, and so does the state
+   * machine when a rollback may have undone a change (`forgetCache`).
+   */
+  readonly #cache = new Map<string, unknown>();
+
+  #cached<T>(key: string, read: () => T): T {
+    if (this.#cache.has(key)) return this.#cache.get(key) as T;
+    const value = read();
+    this.#cache.set(key, value);
+    return value;
+  }
+
+  /** Drops cached families, schemas and writers (after a rollback or a restore). */
+  forgetCache(): void {
+    this.#cache.clear();
+  }
+
   hasFamily(family: string): boolean {
-    return this.#get(`SELECT 1 AS x FROM _ctl_families WHERE name = ?`, family) !== undefined;
+    return this.#cached(
+      `family\u0000${family}`,
+      () => this.#get(`SELECT 1 AS x FROM _ctl_families WHERE name = ?`, family) !== undefined,
+    );
   }
 
   families(): string[] {
@@ -125,6 +147,7 @@ export class SorCatalog {
   }
 
   addFamily(family: string): void {
+    this.#cache.clear();
     this.#run(`INSERT INTO _ctl_families (name) VALUES (?)`, family);
   }
 
@@ -138,12 +161,14 @@ export class SorCatalog {
   }
 
   table(family: string, table: string): TableSchema | undefined {
-    const row = this.#get(
-      `SELECT family, name, fields, key_fields FROM _ctl_tables WHERE family = ? AND name = ?`,
-      family,
-      table,
-    );
-    return row ? this.#schemaOf(row) : undefined;
+    return this.#cached(`table\u0000${family}\u0000${table}`, () => {
+      const row = this.#get(
+        `SELECT family, name, fields, key_fields FROM _ctl_tables WHERE family = ? AND name = ?`,
+        family,
+        table,
+      );
+      return row ? Object.freeze(this.#schemaOf(row)) : undefined;
+    });
   }
 
   tables(family: string): TableSchema[] {
@@ -154,6 +179,7 @@ export class SorCatalog {
   }
 
   putTable(schema: TableSchema): void {
+    this.#cache.clear();
     this.#run(
       `INSERT INTO _ctl_tables (family, name, fields, key_fields) VALUES (?, ?, ?, ?)
        ON CONFLICT (family, name) DO UPDATE SET fields = excluded.fields,
@@ -166,6 +192,7 @@ export class SorCatalog {
   }
 
   deleteTable(family: string, table: string): void {
+    this.#cache.clear();
     this.#run(`DELETE FROM _ctl_tables WHERE family = ? AND name = ?`, family, table);
     this.#run(`DELETE FROM _ctl_table_limits WHERE family = ? AND name = ?`, family, table);
   }
@@ -189,13 +216,18 @@ export class SorCatalog {
   // --- writers --------------------------------------------------------------------------------
 
   writer(name: string): SecretHash | undefined {
-    const row = this.#get(
-      `SELECT salt_hex, secret_hash_hex FROM _ctl_writers WHERE name = ?`,
-      name,
-    );
-    return row
-      ? { saltHex: String(row.salt_hex), secretHashHex: String(row.secret_hash_hex) }
-      : undefined;
+    return this.#cached(`writer\u0000${name}`, () => {
+      const row = this.#get(
+        `SELECT salt_hex, secret_hash_hex FROM _ctl_writers WHERE name = ?`,
+        name,
+      );
+      return row
+        ? Object.freeze({
+          saltHex: String(row.salt_hex),
+          secretHashHex: String(row.secret_hash_hex),
+        })
+        : undefined;
+    });
   }
 
   writers(): string[] {
@@ -203,6 +235,7 @@ export class SorCatalog {
   }
 
   addWriter(name: string, secret: SecretHash): void {
+    this.#cache.clear();
     this.#run(
       `INSERT INTO _ctl_writers (name, salt_hex, secret_hash_hex) VALUES (?, ?, ?)`,
       name,

@@ -224,6 +224,7 @@ export class SorStateMachine {
   }
 
   #forgetStatements(): void {
+    this.#catalog.forgetCache();
     this.#applier.reset();
     this.#rowLookups.clear();
   }
