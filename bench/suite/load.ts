@@ -1,0 +1,95 @@
+/**
+ * A closed-loop HTTP load generator: `concurrency` clients, each sending its next request as soon
+ * as the previous one answered, for a fixed time, over one keep-alive `Deno.HttpClient`. The same
+ * generator drives ctl and etcd, so their figures differ only by the server.
+ */
+
+/** One request a client sends; true when the server accepted it. */
+export type Send = (client: Deno.HttpClient, worker: number, i: number) => Promise<boolean>;
+
+/** What one load run measured. */
+export interface LoadRun {
+  /** Requests answered with success. */
+  ok: number;
+  /** Requests that failed (non-2xx or connection error). */
+  failed: number;
+  seconds: number;
+  /** Successful requests per second. */
+  perSecond: number;
+  /** Latency of every successful request, ms, ascending. */
+  latenciesMs: Float64Array;
+  /** First failure's message, for the log. */
+  firstError?: string;
+}
+
+/** A keep-alive client with room for `connections` idle connections. */
+export function httpClient(connections: number): Deno.HttpClient {
+  return Deno.createHttpClient({ poolMaxIdlePerHost: Math.max(1, connections) });
+}
+
+/**
+ * Runs `concurrency` clients for `warmupMs` (not counted) then `durationMs` (counted) and
+ * returns the counted figures.
+ */
+export async function runLoad(
+  send: Send,
+  opts: { concurrency: number; durationMs: number; warmupMs?: number },
+): Promise<LoadRun> {
+  const client = httpClient(opts.concurrency);
+  try {
+    const latencies: number[] = [];
+    let ok = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    let counting = false;
+    let next = 0;
+    const start = performance.now();
+    const countFrom = start + (opts.warmupMs ?? 0);
+    const deadline = countFrom + opts.durationMs;
+    const worker = async (w: number) => {
+      while (true) {
+        const t0 = performance.now();
+        if (t0 >= deadline) return;
+        let good = false;
+        try {
+          good = await send(client, w, next++);
+        } catch (e) {
+          firstError ??= String(e);
+        }
+        const t1 = performance.now();
+        // Completions inside the window count, whenever they were sent: a run of slow requests
+        // is not cut short at either edge.
+        if (t1 >= countFrom && t1 <= deadline) {
+          counting = true;
+          if (good) {
+            ok++;
+            latencies.push(t1 - t0);
+          } else {
+            failed++;
+          }
+        }
+        if (!good) {
+          firstError ??= "non-2xx answer";
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+    const seconds = counting ? opts.durationMs / 1000 : 0;
+    const latenciesMs = Float64Array.from(latencies).sort();
+    return {
+      ok,
+      failed,
+      seconds,
+      perSecond: seconds > 0 ? ok / seconds : 0,
+      latenciesMs,
+      firstError,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
