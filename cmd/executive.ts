@@ -38,6 +38,28 @@ async function saveSettings(dataDir: string, settings: SavedSettings): Promise<v
   await Deno.chmod(path, 0o600);
 }
 
+/**
+ * Spreads members' snapshot points over ±20% of the threshold, derived from the member id, so
+ * that the members do not all pause to snapshot at the same log index.
+ */
+export function jitteredSnapshotEntries(entries: number, memberId: string): number {
+  let h = 2166136261;
+  for (const ch of memberId) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  // Final avalanche (murmur3's fmix32), so that ids differing in one letter land far apart.
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  h = (h ^ (h >>> 16)) >>> 0;
+  return Math.max(1, Math.round(entries * (0.8 + 0.4 * (h / 2 ** 32))));
+}
+
+async function readNodeId(dataDir: string): Promise<string> {
+  try {
+    return JSON.parse(await Deno.readTextFile(`${dataDir}/raft/node.json`)).id ?? "";
+  } catch {
+    return "";
+  }
+}
+
 /** Parses `e1=http://a:7001,e2=http://b:7001`. */
 export function parsePeers(items: string[]): Record<string, string> {
   const peers: Record<string, string> = {};
@@ -210,7 +232,10 @@ export const executiveCommand: CommandSpec = {
       raft: {
         tickMs: Number(opts.tick),
         electionTicks: Number(opts.electionTicks),
-        snapshotEntries: Number(opts.snapshotEntries),
+        snapshotEntries: jitteredSnapshotEntries(
+          Number(opts.snapshotEntries),
+          id ?? (await readNodeId(dataDir)),
+        ),
       },
     });
     await saveSettings(dataDir, settings);
