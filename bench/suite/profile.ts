@@ -17,6 +17,7 @@ import { CtlProcess, freePorts, sleep, waitFor } from "../../tests/system/harnes
 import { runLoad } from "./load.ts";
 import { CtlSystem } from "./systems.ts";
 import { quantile } from "./stats.ts";
+import { pipeOutputToFile } from "../../src/util/child_output.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
@@ -42,16 +43,7 @@ class InspectedProcess extends CtlProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    let open = 2;
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of stream) out.writeSync(chunk);
-      } finally {
-        if (--open === 0) out.close();
-      }
-    };
-    copy(this.proc.stdout).catch(() => {});
-    copy(this.proc.stderr).catch(() => {});
+    pipeOutputToFile(this.proc, out);
   }
 }
 

@@ -14,6 +14,7 @@ import {
   freePorts,
   waitFor,
 } from "../../tests/system/harness.ts";
+import { pipeOutputToFile } from "../../src/util/child_output.ts";
 
 /** Distinct keys the writes cycle through. */
 export const KEYS = 10_000;
@@ -272,16 +273,7 @@ export class EtcdSystem implements KvSystem {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    let open = 2;
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of stream) out.writeSync(chunk);
-      } finally {
-        if (--open === 0) out.close();
-      }
-    };
-    copy(m.proc.stdout).catch(() => {});
-    copy(m.proc.stderr).catch(() => {});
+    pipeOutputToFile(m.proc, out);
   }
 
   /** `member_id` and `leader` from a member's maintenance status. */

@@ -3,6 +3,7 @@
  * exits while the topology is up (with backoff), reports health, and stops them all in reverse
  * order with SIGTERM, then SIGKILL after a grace period.
  */
+import { pipeOutputToFile } from "../util/child_output.ts";
 import { log } from "../util/log.ts";
 import type { ChildPlan } from "./topology.ts";
 
@@ -44,14 +45,7 @@ class Child {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    // Both streams go to the same log file; closing happens when both end.
-    let open = 2;
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      for await (const chunk of stream) await file.write(chunk);
-      if (--open === 0) file.close();
-    };
-    copy(this.process.stdout).catch(() => {});
-    copy(this.process.stderr).catch(() => {});
+    pipeOutputToFile(this.process, file);
     this.state = "starting";
     this.process.status.then((status) => this.#exited(status));
   }

@@ -5,6 +5,7 @@
  */
 import { ADMIN_TOKEN, CLUSTER_SECRET, type ExecutiveStatus, waitFor } from "../system/harness.ts";
 import { LIBFAKETIME, Network, SmallDisk } from "./net.ts";
+import { pipeOutputToFile } from "../../src/util/child_output.ts";
 
 /** The tree's entry point, unless a run passes another copy's. */
 export const DEFAULT_MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -34,16 +35,7 @@ export class NsProcess {
     }).spawn();
     this.paused = false;
     const proc = this.proc;
-    let open = 2;
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of stream) out.writeSync(chunk);
-      } finally {
-        if (--open === 0) out.close();
-      }
-    };
-    copy(proc.stdout).catch(() => {});
-    copy(proc.stderr).catch(() => {});
+    pipeOutputToFile(proc, out);
     // A process that dies on its own (a full disk, a crash) is no longer running.
     proc.status.then(() => {
       if (this.proc === proc) this.proc = null;

@@ -11,30 +11,21 @@ import { gunzipSync } from "node:zlib";
 import { LdbWriter } from "../../src/ldb/writer.ts";
 import type { LedgerEntry } from "../../src/ledger/types.ts";
 import { tableChecksums } from "../../src/sor/checksum.ts";
-import { ADMIN, call, checksumsOf, Cluster, CtlProcess, ldbSeq, waitFor } from "./harness.ts";
-
-const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
+import {
+  call,
+  checksumsOf,
+  Cluster,
+  createAppTable,
+  CtlProcess,
+  ldbSeq,
+  waitFor,
+  WRITER,
+} from "./harness.ts";
 
 async function setUp(cluster: Cluster): Promise<string> {
   const { url } = await cluster.leader();
-  for (
-    const [method, path, init] of [
-      ["POST", "/families/app", { headers: ADMIN }],
-      ["POST", "/families/app/tables/rows", {
-        headers: ADMIN,
-        json: { fields: [["id", "integer"], ["v", "string"]], keyFields: ["id"] },
-      }],
-      ["POST", "/writers/writer1", { headers: ADMIN, body: "secret-one" }],
-      // Far above the default 1,000 rows a minute: these tests write fast on purpose.
-      ["POST", "/limits/writers/writer1", {
-        headers: ADMIN,
-        json: { amount: 100_000_000, period: "1m" },
-      }],
-    ] as const
-  ) {
-    const res = await call(url, method, path, init);
-    assert.equal(res.status, 200, `${method} ${path}: ${JSON.stringify(res.json)}`);
-  }
+  // These tests write fast on purpose: lift the writer's default 1,000 rows a minute.
+  await createAppTable(url, [["id", "integer"], ["v", "string"]], { fastWriter: true });
   return url;
 }
 

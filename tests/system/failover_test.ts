@@ -5,36 +5,23 @@
  */
 import assert from "node:assert/strict";
 import {
-  ADMIN,
   call,
   checksumsOf,
   Cluster,
+  createAppTable,
   CtlProcess,
   ldbSeq,
   reflector,
   rng,
   sleep,
   waitFor,
+  WRITER,
 } from "./harness.ts";
 
-const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
 const SEED = Number(Deno.env.get("CTL_TEST_SEED") ?? 7);
 
 async function setUp(cluster: Cluster): Promise<void> {
-  const { url } = await cluster.leader();
-  for (
-    const [method, path, init] of [
-      ["POST", "/families/app", { headers: ADMIN }],
-      ["POST", "/families/app/tables/rows", {
-        headers: ADMIN,
-        json: { fields: [["id", "string"], ["n", "integer"]], keyFields: ["id"] },
-      }],
-      ["POST", "/writers/writer1", { headers: ADMIN, body: "secret-one" }],
-    ] as const
-  ) {
-    const res = await call(url, method, path, init);
-    assert.equal(res.status, 200, `${method} ${path}: ${JSON.stringify(res.json)}`);
-  }
+  await createAppTable((await cluster.leader()).url, [["id", "string"], ["n", "integer"]]);
 }
 
 /** Sends one mutation with an idempotency key, retrying on any member until it is acknowledged. */

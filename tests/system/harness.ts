@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type TableChecksum, tableChecksums } from "../../src/sor/checksum.ts";
+import { pipeOutputToFile } from "../../src/util/child_output.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 export const ADMIN_TOKEN = "system-test-admin";
@@ -77,16 +78,7 @@ export class CtlProcess {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    let open = 2;
-    const copy = async (stream: ReadableStream<Uint8Array>) => {
-      try {
-        for await (const chunk of stream) out.writeSync(chunk);
-      } finally {
-        if (--open === 0) out.close();
-      }
-    };
-    copy(this.proc.stdout).catch(() => {});
-    copy(this.proc.stderr).catch(() => {});
+    pipeOutputToFile(this.proc, out);
   }
 
   /** Sends `signal` and waits for the process to end. */
@@ -279,5 +271,34 @@ export async function call(
     return { status: res.status, json };
   } catch {
     return { status: 0, json: undefined };
+  }
+}
+
+/** The writer every system test writes as. */
+export const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
+
+/**
+ * Family `app`, table `rows` with `fields` (keyed by `id`), writer `writer1` — through `url`.
+ * `fastWriter` lifts the writer's rate limit (1,000 rows a minute by default).
+ */
+export async function createAppTable(
+  url: string,
+  fields: [string, string][],
+  options: { fastWriter?: boolean } = {},
+): Promise<void> {
+  const steps: [string, string, Parameters<typeof call>[3]][] = [
+    ["POST", "/families/app", { headers: ADMIN }],
+    ["POST", "/families/app/tables/rows", { headers: ADMIN, json: { fields, keyFields: ["id"] } }],
+    ["POST", "/writers/writer1", { headers: ADMIN, body: "secret-one" }],
+  ];
+  if (options.fastWriter) {
+    steps.push(["POST", "/limits/writers/writer1", {
+      headers: ADMIN,
+      json: { amount: 100_000_000, period: "1m" },
+    }]);
+  }
+  for (const [method, path, init] of steps) {
+    const res = await call(url, method, path, init);
+    assert.equal(res.status, 200, `${method} ${path}: ${JSON.stringify(res.json)}`);
   }
 }

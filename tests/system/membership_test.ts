@@ -16,10 +16,10 @@ import {
   freePorts,
   sleep,
   waitFor,
+  WRITER,
 } from "./harness.ts";
 
 const CTL = fileURLToPath(new URL("../../ctl", import.meta.url));
-const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
 
 async function ctl(...args: string[]): Promise<string> {
   const out = await new Deno.Command(CTL, { args, stdout: "piped", stderr: "piped" }).output();

@@ -6,9 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { ADMIN, call, checksumsOf, Cluster, ldbSeq, reflector, rng, waitFor } from "./harness.ts";
+import {
+  ADMIN,
+  call,
+  checksumsOf,
+  Cluster,
+  ldbSeq,
+  reflector,
+  rng,
+  waitFor,
+  WRITER,
+} from "./harness.ts";
 
-const WRITER = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
 const SEED = Number(Deno.env.get("CTL_TEST_SEED") ?? 20261123);
 
 function randomBytesB64(r: () => number, max: number): string {
