@@ -130,6 +130,9 @@ export class RaftNode {
   private readonly origin: string;
   private readSeq = 0;
   private pendingTicks = 0;
+  /** When each peer was last heard from (any message), and when its stream was last reset. */
+  private readonly heardAtMs = new Map<NodeId, number>();
+  private readonly resetAtMs = new Map<NodeId, number>();
   private role: Role = "follower";
   private leader: NodeId | null = null;
   private applied: number;
@@ -476,8 +479,30 @@ export class RaftNode {
     if (this.inbox.length + messages.length > this.o.inboxMessagesMax) {
       throw new RaftNodeError("OVERLOADED", `Inbox holds ${this.inbox.length} messages`);
     }
-    for (const m of messages) this.inbox.push(m);
+    const now = performance.now();
+    for (const m of messages) {
+      this.inbox.push(m);
+      this.heardAtMs.set(m.from, now);
+    }
     this.wake();
+  }
+
+  /**
+   * Reconnects to peers not heard from for two election timeouts (at most once per that period
+   * each): a leader whose stream to a restarted follower silently leads nowhere would otherwise
+   * never reach it, and the follower would stay a pre-candidate.
+   */
+  private resetSilentStreams(): void {
+    const now = performance.now();
+    const silentMs = 2 * this.o.electionTicks * this.o.tickMs;
+    for (const peer of Object.keys(this.peers)) {
+      if (peer === this.id) continue;
+      if (!this.heardAtMs.has(peer)) this.heardAtMs.set(peer, now);
+      if (now - this.heardAtMs.get(peer)! < silentMs) continue;
+      if (now - (this.resetAtMs.get(peer) ?? 0) < silentMs) continue;
+      this.resetAtMs.set(peer, now);
+      this.transport.resetStream(peer);
+    }
   }
 
   private wake(): void {
@@ -519,6 +544,7 @@ export class RaftNode {
   private feedCore(): void {
     const ticks = Math.min(this.pendingTicks, this.o.electionTicks);
     this.pendingTicks = 0;
+    if (ticks > 0) this.resetSilentStreams();
     for (let i = 0; i < ticks; i++) this.core.tick();
     for (const report of this.reports.splice(0)) report();
     for (const task of this.loopTasks.splice(0)) {

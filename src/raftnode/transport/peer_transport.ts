@@ -170,6 +170,16 @@ export class PeerTransport {
     stream.controller.enqueue(out);
   }
 
+  /**
+   * Drops the stream to `id`, if any, so that the next send opens a fresh connection. For a peer
+   * that has gone silent: a connection whose far end died unseen (a restart behind a partition
+   * that swallowed the reset) can accept small writes for minutes without delivering them.
+   */
+  resetStream(id: NodeId): void {
+    const stream = this.peers.get(id)?.stream;
+    if (stream) stream.abort.abort();
+  }
+
   private openStream(peer: Peer): PeerStream {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const body = new ReadableStream<Uint8Array>(
