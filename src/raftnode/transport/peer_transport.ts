@@ -60,7 +60,19 @@ interface PeerStream {
   abort: AbortController;
   /** Last time the stream's buffer was (nearly) empty: the network is taking what we write. */
   drainedAtMs: number;
+  openedAtMs: number;
+  /** Closed by rotation, not by failure: its end is not reported as the peer unreachable. */
+  rotated: boolean;
+  /** After rotation: aborts the request if the far end never finishes it. */
+  abortTimer?: ReturnType<typeof setTimeout>;
 }
+
+/**
+ * Streams are replaced after this long. A connection whose far end vanished unseen (a process
+ * killed behind a proxy or a partition) can swallow small writes for minutes; a bounded life
+ * guarantees that messages reach a restarted peer again within this time.
+ */
+const STREAM_MAX_AGE_MS = 5_000;
 
 /** Buffered bytes below which a stream counts as drained. */
 const STREAM_DRAINED_BYTES = 64 * 1024;
@@ -190,6 +202,8 @@ export class PeerTransport {
       controller,
       abort: new AbortController(),
       drainedAtMs: performance.now(),
+      openedAtMs: performance.now(),
+      rotated: false,
     };
     peer.stream = stream;
     this.startWatchdog();
@@ -215,12 +229,13 @@ export class PeerTransport {
         });
       }
     }).finally(() => {
+      clearTimeout(stream.abortTimer);
       if (peer.stream === stream) peer.stream = null;
       try {
         controller.error(new Error("stream closed"));
       } catch { /* already closed */ }
       this.inflight.delete(run);
-      if (!this.closed) this.options.onUnreachable?.(peer.id);
+      if (!this.closed && !stream.rotated) this.options.onUnreachable?.(peer.id);
     });
     this.inflight.add(run);
     return stream;
@@ -305,6 +320,17 @@ export class PeerTransport {
         const stream = peer.stream;
         if (stream === null) continue;
         const bufferedBytes = this.streamBufferBytes - (stream.controller.desiredSize ?? 0);
+        if (now - stream.openedAtMs > STREAM_MAX_AGE_MS) {
+          // Graceful: what is buffered still goes out; the next send opens a fresh stream. A
+          // dead connection that never finishes is aborted after the request timeout.
+          stream.rotated = true;
+          peer.stream = null;
+          try {
+            stream.controller.close();
+          } catch { /* already closed */ }
+          stream.abortTimer = setTimeout(() => stream.abort.abort(), this.timeoutMs);
+          continue;
+        }
         if (bufferedBytes < STREAM_DRAINED_BYTES) stream.drainedAtMs = now;
         else if (now - stream.drainedAtMs > this.timeoutMs) {
           logger.warn("Stream to peer {peer} stalled with {bytes} bytes buffered; reopening", {
