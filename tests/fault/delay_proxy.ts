@@ -38,7 +38,12 @@ async function pump(
       let off = 0;
       while (off < item.chunk.length) off += await to.write(item.chunk.subarray(off));
     }
-  })();
+  })().catch(() => {
+    // The far side went away (a member killed): end this connection, never the whole proxy.
+    try {
+      from.close();
+    } catch { /* already closed */ }
+  });
   try {
     const buf = new Uint8Array(64 * 1024);
     for (;;) {
