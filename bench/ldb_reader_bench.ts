@@ -5,7 +5,7 @@
  *
  *   deno run -A bench/ldb_reader_bench.ts [reads=200000]
  */
-import { createTestLdb } from "../src/ldb/testing.ts";
+import { testLdb } from "./suite/local.ts";
 
 const reads = Number(Deno.args[0] ?? 200_000);
 const ROWS = 10_000;
@@ -14,18 +14,9 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
-const ldb = createTestLdb([{
-  family: "bench",
-  table: "flags",
-  fields: [["tenant", "string"], ["id", "integer"], ["enabled", "integer"], ["config", "text"]],
-  keyFields: ["tenant", "id"],
-  rows: Array.from({ length: ROWS }, (_, i) => ({
-    tenant: `tenant-${i % 100}`,
-    id: i,
-    enabled: i % 2,
-    config: `{"limit":${i},"region":"eu-west-1"}`,
-  })),
-}]);
+// The same 10,000-row LDB as the suite's reader figure (bench/suite/local.ts).
+const ldb = testLdb();
+
 const keys = Array.from({ length: 4096 }, () => {
   const i = Math.floor(Math.random() * ROWS);
   return [`tenant-${i % 100}`, i] as const;
