@@ -114,8 +114,12 @@ Deno.test({
         );
         assert.deepEqual(checksumsOf(`${dir}/${name}/ldb.db`), cluster.sorChecksums("e1"));
       }
-      const log = await Deno.readTextFile(`${dir}/plain.log`);
-      assert.match(log, /Bootstrapped the LDB from/, "plain bootstrapped after the 410");
+      // The LDB file is in place a moment before the log line leaves the child's stderr pipe.
+      await waitFor(
+        "plain to log that it bootstrapped after the 410",
+        async () => /Bootstrapped the LDB from/.test(await Deno.readTextFile(`${dir}/plain.log`)),
+        10_000,
+      );
       // Bounded: the Raft log was compacted behind snapshots, far below 100,000 entries' bytes.
       for (const m of cluster.members) {
         const status = await cluster.status(m.id);
