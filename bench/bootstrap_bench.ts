@@ -26,7 +26,7 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { bootstrapLdb } from "../src/bootstrap/bootstrap.ts";
-import { LdbWriter } from "../src/ldb/writer.ts";
+import { LdbWriter, TRUNCATE_BUSY_TIMEOUT_MS } from "../src/ldb/writer.ts";
 import { publishSnapshot } from "../src/supervisor/publish.ts";
 import { takeLdbSnapshot } from "../src/supervisor/snapshot.ts";
 import { openTarget } from "../src/supervisor/target.ts";
@@ -267,7 +267,9 @@ async function main(): Promise<void> {
     console.log(
       `writer pause while snapshotting (copy + publish): longest write transaction ` +
         `${maxOf(writesDuring).toFixed(1)} ms (target ≤ 100 ms), longest checkpoint ` +
-        `${maxOf(checkpointsDuring).toFixed(1)} ms (TRUNCATE waits ≤ 100 ms for the snapshot's ` +
+        `${
+          maxOf(checkpointsDuring).toFixed(1)
+        } ms (TRUNCATE waits ≤ ${TRUNCATE_BUSY_TIMEOUT_MS} ms for the snapshot's ` +
         `read transaction, then gives up), longest gap between writes ` +
         `${longestGapMs([...during, ...duringPublish], everyMs).toFixed(1)} ms; WAL after: ` +
         `${walAfter} bytes`,

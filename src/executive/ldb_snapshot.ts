@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import { DatabaseSync } from "node:sqlite";
 import {
-  ensureBookkeeping,
+  BOOKKEEPING_DDL,
   formatLdbTimestamp,
   LDB_LAST_UPDATE_TABLE,
   LDB_LEDGER_UPDATE_NAME,
@@ -20,6 +20,7 @@ import {
 import { quoteIdent } from "../ledger/sql.ts";
 import { CREATED_AT_HEADER, SEQ_HEADER, SHA256_HEADER } from "../supervisor/manifest.ts";
 import { log } from "../util/log.ts";
+import { execInWorker, sqlString } from "../util/sqlite_worker.ts";
 
 /** A built snapshot. */
 export interface BuiltSnapshot {
@@ -31,39 +32,45 @@ export interface BuiltSnapshot {
   createdAt: string;
 }
 
-/** Builds an LDB from the SoR at `sorPath` into `outPath` (uncompressed); returns its seq. */
-export function buildLdbFromSor(sorPath: string, outPath: string): number {
-  const source = new DatabaseSync(sorPath, { readOnly: true });
+/**
+ * Builds an LDB from the SoR at `sorPath` into `outPath` (uncompressed); returns its seq. The
+ * copy, the drops and the final VACUUM run on a worker thread: on a large SoR they take seconds,
+ * and this executive's Raft loop and HTTP server must not wait for them.
+ */
+export async function buildLdbFromSor(sorPath: string, outPath: string): Promise<number> {
+  await execInWorker(sorPath, [`VACUUM INTO ${sqlString(outPath)}`], { readOnly: true });
+  let last: { seq: number; ts: number } | undefined;
+  let tables: { name: string }[];
+  const copy = new DatabaseSync(outPath, { readOnly: true });
   try {
-    source.prepare("VACUUM INTO ?").run(outPath);
-  } finally {
-    source.close();
-  }
-  const db = new DatabaseSync(outPath);
-  try {
-    const last = db.prepare("SELECT seq, ts FROM _ctl_ledger ORDER BY seq DESC LIMIT 1").get() as
+    last = copy.prepare("SELECT seq, ts FROM _ctl_ledger ORDER BY seq DESC LIMIT 1").get() as
       | { seq: number; ts: number }
       | undefined;
-    const tables = db.prepare(
+    tables = copy.prepare(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
     ).all() as { name: string }[];
-    db.exec("BEGIN");
-    for (const { name } of tables) {
-      if (!name.includes("___")) db.exec(`DROP TABLE ${quoteIdent(name)}`);
-    }
-    ensureBookkeeping(db);
-    const seq = Number(last?.seq ?? 0);
-    db.prepare(`INSERT INTO ${LDB_SEQ_TABLE} (id, seq) VALUES (?, ?)`).run(LDB_SEQ_ID, seq);
-    if (last) {
-      db.prepare(`INSERT INTO ${LDB_LAST_UPDATE_TABLE} (name, timestamp) VALUES (?, ?)`)
-        .run(LDB_LEDGER_UPDATE_NAME, formatLdbTimestamp(Number(last.ts)));
-    }
-    db.exec("COMMIT");
-    db.exec("VACUUM");
-    return seq;
   } finally {
-    db.close();
+    copy.close();
   }
+  const seq = Number(last?.seq ?? 0);
+  const statements = [
+    "BEGIN",
+    ...tables.filter(({ name }) => !name.includes("___")).map(({ name }) =>
+      `DROP TABLE ${quoteIdent(name)}`
+    ),
+    ...BOOKKEEPING_DDL,
+    `INSERT INTO ${LDB_SEQ_TABLE} (id, seq) VALUES (${LDB_SEQ_ID}, ${seq})`,
+    ...(last
+      ? [
+        `INSERT INTO ${LDB_LAST_UPDATE_TABLE} (name, timestamp) VALUES (` +
+        `${sqlString(LDB_LEDGER_UPDATE_NAME)}, ${sqlString(formatLdbTimestamp(Number(last.ts)))})`,
+      ]
+      : []),
+    "COMMIT",
+    "VACUUM",
+  ];
+  await execInWorker(outPath, statements);
+  return seq;
 }
 
 async function gzipFile(
@@ -123,7 +130,7 @@ export class LdbSnapshotter {
     const gz = `${this.workDir}/ldb-${generation}.db.gz`;
     const started = performance.now();
     try {
-      const seq = buildLdbFromSor(this.sorPath, raw);
+      const seq = await buildLdbFromSor(this.sorPath, raw);
       const { sha256, size } = await gzipFile(raw, gz);
       const previous = this.#latest;
       this.#latest = {

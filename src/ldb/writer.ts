@@ -30,7 +30,7 @@ export const BATCH_ENTRIES_MAX = 10_000;
  * because the wait blocks the next apply: a long reader (a supervisor's snapshot copy) must not
  * pause replication; PASSIVE checkpoints keep the WAL in check meanwhile.
  */
-const TRUNCATE_BUSY_TIMEOUT_MS = 20;
+export const TRUNCATE_BUSY_TIMEOUT_MS = 20;
 
 /** A changed row tagged with the ledger seq that changed it: one changelog line. */
 export interface SeqChangedRow extends ChangedRow {

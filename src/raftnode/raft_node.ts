@@ -137,6 +137,10 @@ export class RaftNode {
   private leader: NodeId | null = null;
   private applied: number;
   private snapshotIndex: number;
+  /** A snapshot being taken off the loop (`StateMachine.snapshotConcurrently`), if any. */
+  private snapshotting: Promise<void> | null = null;
+  /** Index of the last applied membership entry (conf change or peer record). */
+  private membershipChangedAt = 0;
   private stopped = false;
   /** A commit-only hard state not yet written (see handleReady). */
   private unwrittenHardState: HardState | null = null;
@@ -447,6 +451,10 @@ export class RaftNode {
     clearInterval(this.ticker);
     this.wake();
     await this.loop.catch(() => {});
+    for (const task of this.loopTasks.splice(0)) {
+      task.done(new RaftNodeError("STOPPED", "Node is stopped"));
+    }
+    await this.snapshotting;
     if (this.unwrittenHardState !== null) {
       await this.log.append([], this.unwrittenHardState).catch(() => {});
     }
@@ -469,6 +477,7 @@ export class RaftNode {
   /** Runs `fn` on the loop, between iterations (the core is not re-entrant). */
   private runInLoop(fn: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
+      if (this.stopped) return reject(new RaftNodeError("STOPPED", "Node is stopped"));
       this.loopTasks.push({ run: fn, done: (err) => (err ? reject(err) : resolve()) });
       this.wake();
     });
@@ -589,15 +598,23 @@ export class RaftNode {
     // and acknowledgements go only after the fsync.
     this.transport.send(rd.messages);
     if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
+    let persisting: Promise<void> | null = null;
     if (rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
       // Only the commit index moved: no write now; it rides along with the next append (a lost
       // commit index is learned again from the leader).
       this.unwrittenHardState = rd.hardState;
       this.core.storageSetHardState(rd.hardState);
     } else if (rd.entries.length > 0 || rd.hardState !== null) {
-      const hardState = rd.hardState ?? this.unwrittenHardState;
-      await this.log.append(rd.entries, hardState);
+      persisting = this.log.append(rd.entries, rd.hardState ?? this.unwrittenHardState);
       this.unwrittenHardState = null;
+    }
+    // Apply while the fsync runs, as etcd's server does: committed entries are on a quorum's
+    // disks already (a leader counts its own copy only once advance() says it is durable), so
+    // a crash before this fsync loses only a log tail the leader sends again, and the state
+    // machine skips what it already applied.
+    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
+    if (persisting !== null) {
+      await persisting;
       if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
       if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
     }
@@ -606,7 +623,6 @@ export class RaftNode {
       const w = this.reads.get(rs.context);
       if (w) w.index = rs.index;
     }
-    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     this.core.advance(rd);
     this.settleWaiters();
     await this.maybeSnapshot();
@@ -658,6 +674,7 @@ export class RaftNode {
     if (snapshot.data.length > 0) await this.sm.restore(state, snapshot.meta.index);
     this.applied = snapshot.meta.index;
     this.snapshotIndex = snapshot.meta.index;
+    this.membershipChangedAt = snapshot.meta.index;
     logger.info("Member {id} installed snapshot {index}/{term}", {
       id: this.id,
       index: snapshot.meta.index,
@@ -675,6 +692,7 @@ export class RaftNode {
       let kind: "app" | "internal" = "internal";
       let data: Uint8Array = new Uint8Array(0);
       if (e.type === "conf") {
+        this.membershipChangedAt = e.index;
         const cs = this.core.applyConfChange(e);
         this.onConfState(cs);
       } else {
@@ -684,6 +702,7 @@ export class RaftNode {
           data = payload.payload;
           if (payload.origin === this.origin) mine.push({ at: batch.length, seq: payload.seq });
         } else if (payload?.kind === "peer") {
+          this.membershipChangedAt = e.index;
           peersChanged = this.recordPeer(payload.id, payload.url) || peersChanged;
         }
       }
@@ -736,7 +755,13 @@ export class RaftNode {
 
   private async maybeSnapshot(): Promise<void> {
     if (this.applied - this.snapshotIndex < this.o.snapshotEntries) return;
-    if (this.sm.appliedIndex() < this.applied) return;
+    if (this.sm.snapshotConcurrently !== undefined) {
+      this.snapshotting ??= this.snapshotOffLoop().finally(() => (this.snapshotting = null));
+      return;
+    }
+    // Equal, or the snapshot's state would not be the state at `index` (after a restart the
+    // state machine may be ahead of the log until the leader re-sends a lost tail).
+    if (this.sm.appliedIndex() !== this.applied) return;
     const index = this.applied;
     const state = await this.sm.snapshot();
     const snap = this.core.storageCreateSnapshot(
@@ -751,10 +776,62 @@ export class RaftNode {
       this.core.storageCompact(compactTo);
       await this.log.compact(compactTo);
     }
+    this.logSnapshot(index, snap.data.length, compactTo);
+  }
+
+  /**
+   * Takes a snapshot while the loop goes on applying: the state machine copies its state at
+   * some index ≥ the applied index now; the loop then records it as a Raft snapshot, unless
+   * membership changed since the copy began (the configuration at the copy's index would be
+   * unknown) or a newer snapshot arrived meanwhile. Only a durable snapshot compacts the log.
+   */
+  private async snapshotOffLoop(): Promise<void> {
+    const startedAt = this.applied;
+    try {
+      const { index, data } = await this.sm.snapshotConcurrently!();
+      let snap: Snapshot | null = null;
+      await this.runInLoop(() => {
+        // Skipped: stale, or taken across a membership change, or (only after a restart, while
+        // the state machine is ahead of the log) past what the log has applied.
+        if (this.stopped || index <= this.snapshotIndex || index > this.applied) return;
+        if (this.membershipChangedAt > startedAt) return;
+        if (index < startedAt) {
+          throw new Error(`snapshot at ${index} is older than the applied index ${startedAt}`);
+        }
+        snap = this.core.storageCreateSnapshot(
+          index,
+          this.core.confState(),
+          encodeSnapshotData(this.peers, data),
+        );
+        this.snapshotIndex = index;
+      });
+      if (snap === null) return;
+      const taken: Snapshot = snap;
+      await this.log.saveSnapshot(taken);
+      const compactTo = index - this.o.compactKeepEntries;
+      let compact = false;
+      await this.runInLoop(() => {
+        compact = !this.stopped && compactTo > this.core.storageFirstIndex() &&
+          compactTo <= this.snapshotIndex;
+        if (compact) this.core.storageCompact(compactTo);
+      });
+      if (compact) await this.log.compact(compactTo);
+      this.logSnapshot(index, taken.data.length, compactTo);
+    } catch (err) {
+      if (this.stopped) return;
+      // A failed copy leaves the log uncompacted, nothing worse: the next threshold tries again.
+      logger.warn("Member {id} could not take a snapshot: {error}", {
+        id: this.id,
+        error: String(err),
+      });
+    }
+  }
+
+  private logSnapshot(index: number, bytes: number, compactTo: number): void {
     logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
       id: this.id,
       index,
-      bytes: snap.data.length,
+      bytes,
       compactTo,
     });
   }
@@ -831,5 +908,6 @@ export class RaftNode {
       w.reject(err);
     }
     this.conditions.clear();
+    for (const task of this.loopTasks.splice(0)) task.done(err);
   }
 }

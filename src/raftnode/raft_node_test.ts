@@ -35,6 +35,26 @@ class CounterMachine implements StateMachine {
   }
 }
 
+/**
+ * A counter whose snapshots are copied "on another thread": the state is captured at the call,
+ * handed back `delayMs` later, while the node goes on applying.
+ */
+class SlowSnapshotCounter extends CounterMachine {
+  copies = 0;
+  constructor(
+    disk: { applied: number; total: number; appliedIndexes: number[] },
+    readonly delayMs: number,
+  ) {
+    super(disk);
+  }
+  async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
+    const taken = { index: this.disk.applied, data: this.snapshot() };
+    this.copies++;
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    return taken;
+  }
+}
+
 /** Counts appends that reach the log store (one append = one fsync). */
 class CountingLog implements LogStore {
   appends = 0;
@@ -74,10 +94,17 @@ interface Member {
 class LocalCluster {
   readonly members = new Map<NodeId, Member>();
   peers: Record<NodeId, string> = {};
+  /** When set, members snapshot off their loop, each copy taking this long. */
+  slowSnapshotMs: number | null = null;
   constructor(readonly root: string, readonly extra: Partial<RaftNodeOptions>) {}
 
-  static async start(ids: NodeId[], extra: Partial<RaftNodeOptions> = {}): Promise<LocalCluster> {
+  static async start(
+    ids: NodeId[],
+    extra: Partial<RaftNodeOptions> = {},
+    slowSnapshotMs: number | null = null,
+  ): Promise<LocalCluster> {
     const c = new LocalCluster(await Deno.makeTempDir({ prefix: "ctl-raftnode-" }), extra);
+    c.slowSnapshotMs = slowSnapshotMs;
     for (const id of ids) {
       const member: Member = {
         id,
@@ -101,7 +128,9 @@ class LocalCluster {
     m.node = await RaftNode.start({
       id,
       dataDir: `${this.root}/${id}`,
-      stateMachine: new CounterMachine(m.disk),
+      stateMachine: this.slowSnapshotMs === null
+        ? new CounterMachine(m.disk)
+        : new SlowSnapshotCounter(m.disk, this.slowSnapshotMs),
       secret: "s",
       peers,
       tickMs: 20,
@@ -206,6 +235,52 @@ Deno.test("RaftNode: restart from the data directory alone applies nothing twice
       assert.deepEqual(m.disk.appliedIndexes, sorted, `${m.id} applied out of order`);
       assert.equal(new Set(sorted).size, sorted.length, `${m.id} applied an entry twice`);
     }
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: snapshots copied off the loop pair each state with its index", async () => {
+  // Each copy takes 40 ms while proposals go on being applied: the snapshot must be recorded at
+  // the index its state was taken at, not at the applied index when the copy comes back.
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    snapshotEntries: 30,
+    compactKeepEntries: 5,
+  }, 40);
+  try {
+    let leader = await c.leader();
+    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    for (let i = 0; i < 100; i++) await leader.propose(enc(1));
+    // One member misses a long run: the others compact past it, so it must install a snapshot.
+    await behind.node!.stop();
+    behind.node = null;
+    for (let i = 0; i < 200; i++) {
+      await leader.propose(enc(1));
+      if (i % 20 === 0) await Promise.all(Array.from({ length: 20 }, () => leader.propose(enc(1))));
+    }
+    const expected = 100 + 200 + 10 * 20;
+    const converged = async (m: Member) => {
+      const deadline = Date.now() + 10_000;
+      while (m.disk.total !== expected && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(m.disk.total, expected, `${m.id}'s state`);
+    };
+    for (const m of c.members.values()) {
+      if (m.node === null) continue;
+      await converged(m);
+      assert.ok(m.node.status().snapshotIndex > 0, `${m.id} took no snapshot`);
+    }
+    await c.boot(behind.id);
+    await converged(behind);
+    assert.ok(behind.node!.status().snapshotIndex > 100, "it installed a snapshot");
+    // A restart of everyone restores from the snapshots taken off the loop.
+    for (const m of c.members.values()) await m.node!.stop();
+    for (const m of c.members.values()) m.node = null;
+    for (const m of c.members.values()) m.disk = { applied: 0, total: 0, appliedIndexes: [] };
+    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
+    leader = await c.leader();
+    assert.equal(await leader.propose(enc(1)), expected + 1);
   } finally {
     await c.close();
   }

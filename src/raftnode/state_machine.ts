@@ -25,6 +25,12 @@ export interface StateMachine {
   apply(entries: readonly StateMachineEntry[]): unknown[] | Promise<unknown[]>;
   /** The full state at `appliedIndex()`, for a snapshot. */
   snapshot(): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional: the full state and the applied index it is at, taken without holding up
+   * `apply` (which goes on meanwhile, e.g. while another thread copies a database file). When
+   * present the node snapshots this way, off its loop.
+   */
+  snapshotConcurrently?(): Promise<{ index: number; data: Uint8Array }>;
   /** Replaces the whole state with a snapshot's, taken at `index` (the new applied index). */
   restore(data: Uint8Array, index: number): void | Promise<void>;
   /** Index of the last entry applied (durably). 0 for a new state machine. */

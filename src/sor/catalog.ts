@@ -99,27 +99,13 @@ export class SorCatalog {
     this.#prepare(sql).run(...params);
   }
 
-  // --- meta -----------------------------------------------------------------------------------
-
-  meta(key: string): number {
-    return Number(this.#get(`SELECT value FROM _ctl_meta WHERE key = ?`, key)?.value ?? 0);
-  }
-
-  setMeta(key: string, value: number): void {
-    this.#run(
-      `INSERT INTO _ctl_meta (key, value) VALUES (?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      key,
-      value,
-    );
-  }
-
-  // --- schema ---------------------------------------------------------------------------------
+  // --- read cache -----------------------------------------------------------------------------
 
   /**
-   * Families, table schemas and writers as last read, because every mutation looks them up and
-   * they rarely change. Every method that changes them clears the cache, and so does the state
-   * machine when a rollback may have undone a change (`forgetCache`).
+   * Rows as last read or written, because every mutation reads the same few (schema, writer,
+   * usage, limits, sizes, meta) and each read is a SQLite call. Writes go to SQLite and then
+   * here; a method that changes many rows clears the cache, and so does the state machine when
+   * a rollback may have undone a change (`forgetCache`), so nothing cached outlives the row.
    */
   readonly #cache = new Map<string, unknown>();
 
@@ -130,10 +116,31 @@ export class SorCatalog {
     return value;
   }
 
-  /** Drops cached families, schemas and writers (after a rollback or a restore). */
+  /** Drops every cached row (after a rollback or a restore). */
   forgetCache(): void {
     this.#cache.clear();
   }
+
+  // --- meta -----------------------------------------------------------------------------------
+
+  meta(key: string): number {
+    return this.#cached(
+      `meta\u0000${key}`,
+      () => Number(this.#get(`SELECT value FROM _ctl_meta WHERE key = ?`, key)?.value ?? 0),
+    );
+  }
+
+  setMeta(key: string, value: number): void {
+    this.#run(
+      `INSERT INTO _ctl_meta (key, value) VALUES (?, ?)
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      key,
+      value,
+    );
+    this.#cache.set(`meta\u0000${key}`, value);
+  }
+
+  // --- schema ---------------------------------------------------------------------------------
 
   hasFamily(family: string): boolean {
     return this.#cached(
@@ -198,10 +205,14 @@ export class SorCatalog {
   }
 
   tableSizeBytes(family: string, table: string): number {
-    return Number(
-      this.#get(`SELECT size_bytes FROM _ctl_tables WHERE family = ? AND name = ?`, family, table)
-        ?.size_bytes ?? 0,
-    );
+    return this.#cached(`size\u0000${family}\u0000${table}`, () =>
+      Number(
+        this.#get(
+          `SELECT size_bytes FROM _ctl_tables WHERE family = ? AND name = ?`,
+          family,
+          table,
+        )?.size_bytes ?? 0,
+      ));
   }
 
   setTableSizeBytes(family: string, table: string, sizeBytes: number): void {
@@ -211,6 +222,7 @@ export class SorCatalog {
       family,
       table,
     );
+    this.#cache.set(`size\u0000${family}\u0000${table}`, sizeBytes);
   }
 
   // --- writers --------------------------------------------------------------------------------
@@ -245,24 +257,30 @@ export class SorCatalog {
   }
 
   /** The writer's cookie: empty when never set. */
+  /** The writer's cookie: empty when never set. A copy: callers may keep or change it. */
   cookie(writer: string): Uint8Array {
-    const value = this.#get(`SELECT cookie FROM _ctl_writers WHERE name = ?`, writer)?.cookie;
-    return value instanceof Uint8Array ? value : new Uint8Array();
+    return this.#cached(`cookie\u0000${writer}`, () => {
+      const value = this.#get(`SELECT cookie FROM _ctl_writers WHERE name = ?`, writer)?.cookie;
+      return value instanceof Uint8Array ? value : new Uint8Array();
+    }).slice();
   }
 
   setCookie(writer: string, cookie: Uint8Array): void {
     this.#run(`UPDATE _ctl_writers SET cookie = ? WHERE name = ?`, cookie, writer);
+    this.#cache.set(`cookie\u0000${writer}`, cookie.slice());
   }
 
   writerUsage(writer: string): WriterUsage {
-    const row = this.#get(
-      `SELECT window_start_ms, window_rows FROM _ctl_writers WHERE name = ?`,
-      writer,
-    );
-    return {
-      windowStartMs: Number(row?.window_start_ms ?? 0),
-      rows: Number(row?.window_rows ?? 0),
-    };
+    return this.#cached(`usage\u0000${writer}`, () => {
+      const row = this.#get(
+        `SELECT window_start_ms, window_rows FROM _ctl_writers WHERE name = ?`,
+        writer,
+      );
+      return Object.freeze({
+        windowStartMs: Number(row?.window_start_ms ?? 0),
+        rows: Number(row?.window_rows ?? 0),
+      });
+    });
   }
 
   setWriterUsage(writer: string, usage: WriterUsage): void {
@@ -272,12 +290,28 @@ export class SorCatalog {
       usage.rows,
       writer,
     );
+    this.#cache.set(`usage\u0000${writer}`, Object.freeze({ ...usage }));
   }
 
   // --- limits ---------------------------------------------------------------------------------
 
   tableLimit(family: string, table: string): TableLimit | undefined {
-    return this.tableLimits().find((l) => l.family === family && l.table === table);
+    return this.#cached(`tlimit\u0000${family}\u0000${table}`, () => {
+      const r = this.#get(
+        `SELECT max_size_bytes, warn_size_bytes FROM _ctl_table_limits
+         WHERE family = ? AND name = ?`,
+        family,
+        table,
+      );
+      return r
+        ? Object.freeze({
+          family,
+          table,
+          maxSizeBytes: Number(r.max_size_bytes),
+          warnSizeBytes: Number(r.warn_size_bytes),
+        })
+        : undefined;
+    });
   }
 
   tableLimits(): TableLimit[] {
@@ -302,10 +336,12 @@ export class SorCatalog {
       limit.maxSizeBytes,
       limit.warnSizeBytes,
     );
+    this.#cache.delete(`tlimit\u0000${limit.family}\u0000${limit.table}`);
   }
 
   deleteTableLimit(family: string, table: string): void {
     this.#run(`DELETE FROM _ctl_table_limits WHERE family = ? AND name = ?`, family, table);
+    this.#cache.delete(`tlimit\u0000${family}\u0000${table}`);
   }
 
   writerLimits(): WriterLimit[] {
@@ -315,13 +351,15 @@ export class SorCatalog {
   }
 
   writerLimit(writer: string): WriterLimit | undefined {
-    const row = this.#get(
-      `SELECT writer, rows_per_minute FROM _ctl_writer_limits WHERE writer = ?`,
-      writer,
-    );
-    return row
-      ? { writer: String(row.writer), rowsPerMinute: Number(row.rows_per_minute) }
-      : undefined;
+    return this.#cached(`wlimit\u0000${writer}`, () => {
+      const row = this.#get(
+        `SELECT writer, rows_per_minute FROM _ctl_writer_limits WHERE writer = ?`,
+        writer,
+      );
+      return row
+        ? Object.freeze({ writer: String(row.writer), rowsPerMinute: Number(row.rows_per_minute) })
+        : undefined;
+    });
   }
 
   setWriterLimit(limit: WriterLimit): void {
@@ -331,16 +369,21 @@ export class SorCatalog {
       limit.writer,
       limit.rowsPerMinute,
     );
+    this.#cache.delete(`wlimit\u0000${limit.writer}`);
   }
 
   deleteWriterLimit(writer: string): void {
     this.#run(`DELETE FROM _ctl_writer_limits WHERE writer = ?`, writer);
+    this.#cache.delete(`wlimit\u0000${writer}`);
   }
 
   // --- ledger ---------------------------------------------------------------------------------
 
   lastSeq(): number {
-    return Number(this.#get(`SELECT COALESCE(MAX(seq), 0) AS seq FROM _ctl_ledger`)?.seq ?? 0);
+    return this.#cached(
+      "lastSeq",
+      () => Number(this.#get(`SELECT COALESCE(MAX(seq), 0) AS seq FROM _ctl_ledger`)?.seq ?? 0),
+    );
   }
 
   firstLedgerSeq(): number {
@@ -349,6 +392,7 @@ export class SorCatalog {
 
   /** Deletes ledger entries with seq ≤ `throughSeq`; returns how many. */
   pruneLedger(throughSeq: number): number {
+    this.#cache.delete("lastSeq");
     return Number(this.#prepare(`DELETE FROM _ctl_ledger WHERE seq <= ?`).run(throughSeq).changes);
   }
 
@@ -360,6 +404,7 @@ export class SorCatalog {
       entry.family,
       JSON.stringify(entry.ops),
     );
+    this.#cache.set("lastSeq", entry.seq);
   }
 
   ledger(afterSeq: number, limit: number): LedgerEntry[] {

@@ -18,6 +18,7 @@ export function sorRaftStateMachine(
       return results;
     },
     snapshot: () => sor.snapshot(),
+    snapshotConcurrently: () => sor.snapshotConcurrently(),
     restore(data: Uint8Array, index: number): void {
       sor.restore(data, index);
       onApplied(sor.lastSeq());

@@ -35,6 +35,7 @@ import {
   writerName,
 } from "./validate.ts";
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
+import { execInWorker, sqlString } from "../util/sqlite_worker.ts";
 
 /** Limits used when a table or writer has none of its own (ctlstore's defaults). */
 export const DEFAULT_LIMITS = {
@@ -675,6 +676,31 @@ export class SorStateMachine {
       return Deno.readFileSync(file);
     } finally {
       Deno.removeSync(dir, { recursive: true });
+    }
+  }
+
+  /**
+   * The whole state as a SQLite file image and the applied index it holds, copied on a worker
+   * thread from a read transaction of its own: apply goes on meanwhile, so the index is the
+   * one at the moment the copy began (at least `appliedIndex()` at the call).
+   */
+  async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
+    assert(!this.#closed, "snapshot after close");
+    const dir = await Deno.makeTempDir({ prefix: "ctl-sor-snapshot-" });
+    try {
+      const file = `${dir}/snapshot.db`;
+      await execInWorker(this.#path, [`VACUUM INTO ${sqlString(file)}`], { readOnly: true });
+      const copy = new DatabaseSync(file, { readOnly: true });
+      let index: number;
+      try {
+        const row = copy.prepare(`SELECT value FROM _ctl_meta WHERE key = ?`).get(APPLIED_INDEX);
+        index = Number(row?.value ?? 0);
+      } finally {
+        copy.close();
+      }
+      return { index, data: await Deno.readFile(file) };
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   }
 

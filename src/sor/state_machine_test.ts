@@ -361,6 +361,27 @@ Deno.test("snapshot and restore round-trip the whole state", () => {
   }
 });
 
+Deno.test("a concurrent snapshot carries the applied index its state was copied at", async () => {
+  const source = setup();
+  const target = new TestSor();
+  try {
+    source.ok(mutate([upsert("a", 1)]));
+    const taking = source.sor.snapshotConcurrently();
+    const { index, data } = await taking;
+    assert.equal(index, source.sor.appliedIndex());
+    // Writes after the copy are not in it; a restore at its index gives the state back then.
+    const checksumsThen = source.sor.checksums();
+    source.ok(mutate([upsert("b", 2)]));
+    target.sor.restore(data, index);
+    assert.equal(target.sor.appliedIndex(), index);
+    assert.deepEqual(target.sor.checksums(), checksumsThen);
+    assert.notDeepEqual(target.sor.checksums(), source.sor.checksums());
+  } finally {
+    source.dispose();
+    target.dispose();
+  }
+});
+
 Deno.test("checksums differ when any value differs and match an independent copy", () => {
   const t = setup();
   try {

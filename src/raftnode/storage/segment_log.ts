@@ -51,6 +51,8 @@ export class SegmentLog implements LogStore {
   private closed = false;
   /** Serialises writes: each operation chains on the previous one. */
   private tail: Promise<void> = Promise.resolve();
+  /** Operations started or queued and not yet settled. */
+  private pending = 0;
 
   private constructor(
     private readonly walDir: string,
@@ -175,7 +177,9 @@ export class SegmentLog implements LogStore {
       if (this.fileBytes > 0 && this.fileBytes + buf.length > this.segmentBytesMax) {
         await this.startSegment(this.currentSegment().seq + 1, null);
       }
-      await writeAll(this.file!, buf);
+      // The write is blocking (a copy into the page cache) so that the fdatasync below is
+      // dispatched before append() returns: the Raft loop applies entries while it runs.
+      writeAllSync(this.file!, buf);
       await this.file!.syncData();
       this.fileBytes += buf.length;
       if (hardState !== null) this.hardState = hardState;
@@ -238,12 +242,21 @@ export class SegmentLog implements LogStore {
     return seg;
   }
 
+  /**
+   * Runs `op` after every earlier operation. With none pending it starts at once, in the
+   * caller's turn, so its first I/O is under way before the caller goes on.
+   */
   private serial(op: () => Promise<void>): Promise<void> {
-    const run = this.tail.then(() => {
+    const guarded = () => {
       if (this.closed) throw new StorageError("STORAGE_CLOSED", "Cannot write: log is closed");
       return op();
+    };
+    const run = this.pending === 0 ? (async () => await guarded())() : this.tail.then(guarded);
+    this.pending++;
+    const settled = run.catch(() => {}).then(() => {
+      this.pending--;
     });
-    this.tail = run.catch(() => {});
+    this.tail = settled;
     return run;
   }
 }
@@ -251,6 +264,11 @@ export class SegmentLog implements LogStore {
 async function writeAll(f: Deno.FsFile, buf: Uint8Array): Promise<void> {
   let written = 0;
   while (written < buf.length) written += await f.write(buf.subarray(written));
+}
+
+function writeAllSync(f: Deno.FsFile, buf: Uint8Array): void {
+  let written = 0;
+  while (written < buf.length) written += f.writeSync(buf.subarray(written));
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
