@@ -19,6 +19,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Message, NodeId } from "../../../raft/types.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER } from "./peer_auth.ts";
+import { tcpPost } from "./tcp_post.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
 
@@ -207,17 +208,22 @@ export class PeerTransport {
     };
     peer.stream = stream;
     this.startWatchdog();
-    const run = fetch(`${peer.url}${this.prefix}/stream`, {
-      method: "POST",
-      headers: { [SECRET_HEADER]: this.options.secret, "content-type": "application/octet-stream" },
-      body,
-      signal: stream.abort.signal,
-    }).then(async (res) => {
-      const text = await res.text();
-      if (!res.ok) {
+    const url = new URL(`${peer.url}${this.prefix}/stream`);
+    const headers = {
+      [SECRET_HEADER]: this.options.secret,
+      "content-type": "application/octet-stream",
+    };
+    // Plain http goes over our own TCP connection with Nagle off (see tcp_post.ts); https
+    // through fetch.
+    const answer = url.protocol === "http:"
+      ? tcpPost(url, headers, body, stream.abort.signal)
+      : fetch(url, { method: "POST", headers, body, signal: stream.abort.signal })
+        .then(async (res) => ({ status: res.status, body: await res.text() }));
+    const run = answer.then(({ status, body: text }) => {
+      if (status < 200 || status > 299) {
         logger.warn("Peer {peer} ended the stream with {status}: {text}", {
           peer: peer.id,
-          status: res.status,
+          status,
           text,
         });
       }
