@@ -201,6 +201,11 @@ Deno.test("a write that grows a table past its max size gets 507; deletes still 
     assert.equal(t.sor.tableSizeBytes("fam", "users"), 89);
     t.ok(mutate([{ table: "users", delete: true, values: { id: "a" } }]));
     assert.equal(t.sor.tableSizeBytes("fam", "users"), 0);
+    // Text counts its UTF-8 bytes, on the way in and on the way out.
+    t.ok(mutate([upsert("é€", 1)]));
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 5 + 8);
+    t.ok(mutate([{ table: "users", delete: true, values: { id: "é€" } }]));
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), 0);
     const bad = t.apply({
       type: "set_table_limit",
       family: "fam",
