@@ -191,8 +191,15 @@ export class SegmentLog implements LogStore {
     });
   }
 
+  /**
+   * Not queued behind appends, nor they behind it: writing a large snapshot file must not hold
+   * up the log's fsyncs (snapshot files have an order of their own, in SnapshotFiles).
+   */
   saveSnapshot(snapshot: Snapshot): Promise<void> {
-    return this.serial(() => this.snapshots.save(snapshot));
+    if (this.closed) {
+      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
+    }
+    return this.snapshots.save(snapshot);
   }
 
   installSnapshot(snapshot: Snapshot): Promise<void> {

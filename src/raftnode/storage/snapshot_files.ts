@@ -57,8 +57,17 @@ export class SnapshotFiles {
     return new SnapshotFiles(dir);
   }
 
+  /** Saves run one at a time (each removes the others' leftovers). */
+  private tail: Promise<void> = Promise.resolve();
+
   /** Publishes `snapshot` atomically, then removes older snapshot files and stray temporaries. */
-  async save(snapshot: Snapshot): Promise<void> {
+  save(snapshot: Snapshot): Promise<void> {
+    const run = this.tail.then(() => this.saveNow(snapshot));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async saveNow(snapshot: Snapshot): Promise<void> {
     const name = fileName(snapshot.meta);
     await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot));
     let removed = false;
