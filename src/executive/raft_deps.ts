@@ -18,6 +18,8 @@ export type RaftNodeLike = Pick<
   | "readIndex"
   | "status"
   | "peerUrls"
+  | "isLeader"
+  | "leaderUrl"
   | "addLearner"
   | "promote"
   | "remove"
@@ -90,11 +92,8 @@ export function createRaftExecutiveDeps(o: RaftDepsOptions): ExecutiveDeps {
         async () => (await node.propose(encodeCommand(cmd))) as ApplyResult,
       ),
     readBarrier: () => mapped("read consistently", () => node.readIndex()),
-    isLeader: () => node.status().role === "leader",
-    leaderUrl: () => {
-      const leader = node.status().leader;
-      return leader === null ? null : node.peerUrls()[leader] ?? null;
-    },
+    isLeader: () => node.isLeader(),
+    leaderUrl: () => node.leaderUrl(),
     status: (): Promise<ExecutiveStatus> => {
       const s = node.status();
       return Promise.resolve({

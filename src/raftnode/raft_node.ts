@@ -439,6 +439,16 @@ export class RaftNode {
     };
   }
 
+  /** This member's role, without building a whole `status()` (asked on every request). */
+  isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  /** The URL of the leader this member knows of, if any. */
+  leaderUrl(): string | null {
+    return this.leader === null ? null : this.peers[this.leader] ?? null;
+  }
+
   /** Peer URLs known to this member (id → URL). */
   peerUrls(): Record<NodeId, string> {
     return { ...this.peers };

@@ -188,6 +188,8 @@ Deno.test("RaftNode: a follower fails fast with NotLeader naming the leader", as
     const leader = await c.leader();
     await leader.propose(enc(1));
     const follower = [...c.members.values()].find((m) => m.id !== leader.id)!.node!;
+    assert.ok(leader.isLeader() && !follower.isLeader());
+    assert.equal(follower.leaderUrl(), c.peers[leader.id]);
     await assert.rejects(
       () => follower.propose(enc(1)),
       (e) => e instanceof NotLeaderError && e.code === "NOT_LEADER" && e.leaderId === leader.id,

@@ -91,6 +91,8 @@ Deno.test("Raft-backed deps map node failures to stable 503/413 codes and find t
         members: [],
       }),
       peerUrls: () => ({ e1: "http://a:7001", e2: "http://b:7001" }),
+      isLeader: () => role === "leader",
+      leaderUrl: () => (role === "leader" ? "http://a:7001" : "http://b:7001"),
       addLearner: () => Promise.resolve(),
       promote: () => Promise.resolve(),
       remove: () => Promise.resolve(),
