@@ -1,9 +1,11 @@
 /**
  * Prometheus metrics of an executive: Raft term, commit and applied index, leadership, the
- * ledger seq, proposals by outcome, and the latency of durable log appends (one fsync each).
+ * ledger seq, proposals by outcome, and where a write's time goes on this member: durable log
+ * appends (one fsync each), applying committed batches to the SoR, and snapshot copies.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RaftNodeStatus } from "../raftnode/raft_node.ts";
+import type { StateMachine } from "../raftnode/state_machine.ts";
 import type { LogStore } from "../raftnode/storage/types.ts";
 
 /** What the metrics read on each scrape. */
@@ -17,6 +19,9 @@ export class ExecutiveMetrics {
   readonly registry = new Registry();
   readonly #proposals: Counter<"outcome">;
   readonly #appendSeconds: Histogram;
+  readonly #applySeconds: Histogram;
+  readonly #appliedEntries: Counter;
+  readonly #snapshotSeconds: Histogram;
   #source: ExecutiveMetricsSource | null = null;
 
   constructor() {
@@ -67,7 +72,60 @@ export class ExecutiveMetrics {
       buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [this.registry],
     });
+    this.#applySeconds = new Histogram({
+      name: "ctl_sor_apply_seconds",
+      help: "time to apply one batch of committed entries to the SoR (one SQLite transaction)",
+      buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.#appliedEntries = new Counter({
+      name: "ctl_sor_applied_entries_total",
+      help: "committed entries applied to the SoR",
+      registers: [this.registry],
+    });
+    this.#snapshotSeconds = new Histogram({
+      name: "ctl_sor_snapshot_seconds",
+      help: "time to copy the SoR for a Raft snapshot (off the Raft loop, on a worker thread)",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [this.registry],
+    });
   }
+
+  /** Wraps the node's state machine so applied batches and snapshot copies are timed. */
+  wrapStateMachine = (sm: StateMachine): StateMachine => {
+    const apply = this.#applySeconds;
+    const entries = this.#appliedEntries;
+    const snapshot = this.#snapshotSeconds;
+    const concurrently = sm.snapshotConcurrently?.bind(sm);
+    return {
+      apply: (batch) => {
+        const end = apply.startTimer();
+        const done = () => {
+          end();
+          entries.inc(batch.length);
+        };
+        const result = sm.apply(batch);
+        if (result instanceof Promise) return result.finally(done);
+        done();
+        return result;
+      },
+      snapshot: () => sm.snapshot(),
+      ...(concurrently
+        ? {
+          snapshotConcurrently: async () => {
+            const end = snapshot.startTimer();
+            try {
+              return await concurrently();
+            } finally {
+              end();
+            }
+          },
+        }
+        : {}),
+      restore: (data, index) => sm.restore(data, index),
+      appliedIndex: () => sm.appliedIndex(),
+    };
+  };
 
   /** Where gauges read from (set once the node runs). */
   attach(source: ExecutiveMetricsSource): void {

@@ -64,7 +64,7 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
       peers: o.peers,
       join: o.join,
       secret: o.clusterSecret,
-      stateMachine: sorRaftStateMachine(sor, (seq) => watch.notify(seq)),
+      stateMachine: metrics.wrapStateMachine(sorRaftStateMachine(sor, (seq) => watch.notify(seq))),
       wrapLogStore: metrics.wrapLogStore,
       onFatal: o.onFatal,
     });

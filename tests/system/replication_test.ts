@@ -167,6 +167,11 @@ Deno.test({
       assert.equal(metric("ctl_raft_is_leader"), 1);
       assert.ok(metric("ctl_raft_commit_index") >= metric("ctl_raft_applied_index"));
       assert.ok(metric("ctl_raft_log_append_seconds_count") > 0, "fsync latency is measured");
+      assert.ok(metric("ctl_sor_apply_seconds_count") > 0, "apply latency is measured");
+      assert.ok(
+        metric("ctl_sor_applied_entries_total") >= metric("ctl_sor_apply_seconds_count"),
+        "each applied batch holds at least one entry",
+      );
       const okProposals = metrics.split("\n").find((l) =>
         l.startsWith('ctl_proposals_total{outcome="ok"} ')
       );
