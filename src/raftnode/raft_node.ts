@@ -622,7 +622,14 @@ export class RaftNode {
     // disks already (a leader counts its own copy only once advance() says it is durable), so
     // a crash before this fsync loses only a log tail the leader sends again, and the state
     // machine skips what it already applied.
-    if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
+    if (rd.committedEntries.length > 0) {
+      try {
+        await this.applyCommitted(rd.committedEntries);
+      } catch (err) {
+        persisting?.catch(() => {}); // the loop fails on `err`; the append's fate is moot
+        throw err;
+      }
+    }
     if (persisting !== null) {
       await persisting;
       if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
