@@ -169,8 +169,9 @@ export const executiveCommand: CommandSpec = {
     {
       name: "snapshot-entries",
       type: "int",
-      help: "snapshot the SoR and compact the Raft log every N applied entries",
-      default: 10_000,
+      help: "snapshot the SoR and compact the Raft log every N applied entries (each " +
+        "snapshot copies the whole SoR: etcd's default is the same 100,000)",
+      default: 100_000,
     },
   ],
   run: async (opts) => {

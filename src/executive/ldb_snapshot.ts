@@ -38,7 +38,10 @@ export interface BuiltSnapshot {
  * and this executive's Raft loop and HTTP server must not wait for them.
  */
 export async function buildLdbFromSor(sorPath: string, outPath: string): Promise<number> {
-  await execInWorker(sorPath, [`VACUUM INTO ${sqlString(outPath)}`], { readOnly: true });
+  await execInWorker(sorPath, [`VACUUM INTO ${sqlString(outPath)}`], {
+    readOnly: true,
+    flush: outPath,
+  });
   let last: { seq: number; ts: number } | undefined;
   let tables: { name: string }[];
   const copy = new DatabaseSync(outPath, { readOnly: true });
@@ -69,7 +72,7 @@ export async function buildLdbFromSor(sorPath: string, outPath: string): Promise
     "COMMIT",
     "VACUUM",
   ];
-  await execInWorker(outPath, statements);
+  await execInWorker(outPath, statements, { flush: outPath });
   return seq;
 }
 

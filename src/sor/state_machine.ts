@@ -689,7 +689,10 @@ export class SorStateMachine {
     const dir = await Deno.makeTempDir({ prefix: "ctl-sor-snapshot-" });
     try {
       const file = `${dir}/snapshot.db`;
-      await execInWorker(this.#path, [`VACUUM INTO ${sqlString(file)}`], { readOnly: true });
+      await execInWorker(this.#path, [`VACUUM INTO ${sqlString(file)}`], {
+        readOnly: true,
+        flush: file,
+      });
       const copy = new DatabaseSync(file, { readOnly: true });
       let index: number;
       try {

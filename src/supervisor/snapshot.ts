@@ -13,7 +13,7 @@
  * The copy is a compact file in rollback-journal mode (VACUUM INTO output), ready to ship.
  */
 import { DatabaseSync } from "node:sqlite";
-import { startBackgroundSync } from "./background_sync.ts";
+import { startBackgroundSync } from "../util/background_sync.ts";
 import { SnapshotError } from "./errors.ts";
 import { exists, removeQuietly } from "./fs_util.ts";
 
