@@ -50,8 +50,11 @@ export interface KvSystem {
     keyBase: number,
     signal?: AbortSignal,
   ): Promise<boolean>;
-  /** kill -9 of the leader; returns its id (the kill has returned when this resolves). */
-  killLeader(): Promise<string>;
+  /**
+   * kill -9 of the leader; returns its id (the kill has returned when this resolves). `atKill`
+   * runs just before the signal is sent, after the leader was looked up.
+   */
+  killLeader(atKill: () => void): Promise<string>;
   /** Starts a killed member again on its data. */
   restart(id: string): Promise<void>;
   stop(): Promise<void>;
@@ -156,8 +159,9 @@ export class CtlSystem implements KvSystem {
     return (await ctlWriteSeq(client, url, rows, keyBase, signal)) !== undefined;
   }
 
-  async killLeader(): Promise<string> {
+  async killLeader(atKill: () => void): Promise<string> {
     const leader = await this.cluster.leader(30_000);
+    atKill();
     await this.cluster.member(leader.id).process.kill("SIGKILL");
     return leader.id;
   }
@@ -349,10 +353,11 @@ export class EtcdSystem implements KvSystem {
     return res.status === 200;
   }
 
-  async killLeader(): Promise<string> {
+  async killLeader(atKill: () => void): Promise<string> {
     const leader = await this.leaderMember();
     const p = leader.proc!;
     leader.proc = null;
+    atKill();
     p.kill("SIGKILL");
     await p.status;
     return leader.id;
