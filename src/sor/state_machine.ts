@@ -35,7 +35,7 @@ import {
   writerName,
 } from "./validate.ts";
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
-import { execInWorker, sqlString } from "../util/sqlite_worker.ts";
+import { execInWorkerAndRead, sqlString } from "../util/sqlite_worker.ts";
 
 /** Limits used when a table or writer has none of its own (ctlstore's defaults). */
 export const DEFAULT_LIMITS = {
@@ -689,10 +689,12 @@ export class SorStateMachine {
     const dir = await Deno.makeTempDir({ prefix: "ctl-sor-snapshot-" });
     try {
       const file = `${dir}/snapshot.db`;
-      await execInWorker(this.#path, [`VACUUM INTO ${sqlString(file)}`], {
-        readOnly: true,
-        flush: file,
-      });
+      const data = await execInWorkerAndRead(
+        this.#path,
+        [`VACUUM INTO ${sqlString(file)}`],
+        file,
+        { readOnly: true, flush: file },
+      );
       const copy = new DatabaseSync(file, { readOnly: true });
       let index: number;
       try {
@@ -701,7 +703,7 @@ export class SorStateMachine {
       } finally {
         copy.close();
       }
-      return { index, data: await Deno.readFile(file) };
+      return { index, data };
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -19,7 +19,7 @@ import { setPriority } from "node:os";
 // not take the cores from the Raft loop and the HTTP server, which have deadlines.
 try { setPriority(0, ${WORKER_NICE}); } catch { /* not permitted here: run at normal priority */ }
 self.onmessage = (event) => {
-  const { path, readOnly, statements } = event.data;
+  const { path, readOnly, statements, readBack } = event.data;
   try {
     const db = new DatabaseSync(path, { readOnly });
     try {
@@ -27,7 +27,13 @@ self.onmessage = (event) => {
     } finally {
       db.close();
     }
-    self.postMessage({ ok: true });
+    if (readBack) {
+      // Read here and handed over (transferred, not copied): no large read on the caller's thread.
+      const bytes = Deno.readFileSync(readBack);
+      self.postMessage({ ok: true, bytes }, [bytes.buffer]);
+    } else {
+      self.postMessage({ ok: true });
+    }
   } catch (err) {
     self.postMessage({ ok: false, message: String(err && err.message ? err.message : err) });
   }
@@ -57,30 +63,55 @@ export function execInWorker(
     flush?: string;
   } = {},
 ): Promise<void> {
-  const flusher = options.flush === undefined
-    ? undefined
-    : startBackgroundSync(options.flush, FLUSH_EVERY_MS);
-  return runWorker(path, statements, options.readOnly ?? false).finally(() => flusher?.stop());
+  return run(path, statements, options).then(() => {});
+}
+
+/**
+ * `execInWorker`, then reads the file `readBack` (a copy the statements wrote) on the worker and
+ * hands its bytes over without a copy.
+ */
+export async function execInWorkerAndRead(
+  path: string,
+  statements: readonly string[],
+  readBack: string,
+  options: { readOnly?: boolean; flush?: string } = {},
+): Promise<Uint8Array> {
+  const bytes = await run(path, statements, { ...options, readBack });
+  if (bytes === undefined) throw new Error(`SQLite worker for ${path} sent no bytes back`);
+  return bytes;
 }
 
 /** How often a bulk-written file is flushed while a worker writes it. */
 const FLUSH_EVERY_MS = 25;
 
-function runWorker(path: string, statements: readonly string[], readOnly: boolean): Promise<void> {
+function run(
+  path: string,
+  statements: readonly string[],
+  options: { readOnly?: boolean; flush?: string; readBack?: string },
+): Promise<Uint8Array | undefined> {
+  const flusher = options.flush === undefined
+    ? undefined
+    : startBackgroundSync(options.flush, FLUSH_EVERY_MS);
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
   const worker = new Worker(url, { type: "module" });
-  return new Promise<void>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string }>) => {
-      if (e.data.ok) resolve();
+  return new Promise<Uint8Array | undefined>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string; bytes?: Uint8Array }>) => {
+      if (e.data.ok) resolve(e.data.bytes);
       else reject(new Error(`SQLite on ${path}: ${e.data.message}`));
     };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
       reject(new Error(`SQLite worker for ${path} failed: ${e.message}`));
     };
-    worker.postMessage({ path, readOnly, statements: [...statements] });
-  }).finally(() => {
+    worker.postMessage({
+      path,
+      readOnly: options.readOnly ?? false,
+      statements: [...statements],
+      readBack: options.readBack,
+    });
+  }).finally(async () => {
     worker.terminate();
     URL.revokeObjectURL(url);
+    await flusher?.stop();
   });
 }

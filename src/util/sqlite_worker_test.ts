@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { execInWorker, sqlString } from "./sqlite_worker.ts";
+import { execInWorker, execInWorkerAndRead, sqlString } from "./sqlite_worker.ts";
 
 Deno.test("execInWorker runs statements in order on another thread's connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-worker-" });
@@ -38,6 +38,23 @@ Deno.test("execInWorker rejects with SQLite's error, and read-only means read-on
       execInWorker(path, ["INSERT INTO t VALUES (1)"], { readOnly: true }),
       /readonly/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("execInWorkerAndRead hands back the bytes of the file the statements wrote", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-worker-" });
+  try {
+    const path = `${dir}/a.db`;
+    await execInWorker(path, ["CREATE TABLE t (k)", "INSERT INTO t VALUES (42)"]);
+    const copy = `${dir}/copy.db`;
+    const bytes = await execInWorkerAndRead(path, [`VACUUM INTO ${sqlString(copy)}`], copy, {
+      readOnly: true,
+      flush: copy,
+    });
+    assert.deepEqual(bytes, await Deno.readFile(copy));
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, 15)), "SQLite format 3");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import type { Entry } from "../../../raft/types.ts";
 import { SegmentLog } from "./segment_log.ts";
-import { SnapshotFiles } from "./snapshot_files.ts";
+import { encodeSnapshotFile, SnapshotFiles, WORKER_WRITE_MIN_BYTES } from "./snapshot_files.ts";
 
 function entries(from: number, to: number, term = 1): Entry[] {
   const out: Entry[] = [];
@@ -175,4 +175,26 @@ Deno.test("SnapshotFiles: a corrupt newest snapshot is ignored, not trusted", ()
     buf[buf.length - 6] ^= 1;
     await Deno.writeFile(`${dir}/${name}`, buf);
     assert.equal(await snaps.loadNewest(), null);
+  }));
+
+Deno.test("SnapshotFiles: a large snapshot is written on a worker, byte for byte the same file", () =>
+  withDir(async (dir) => {
+    const snaps = await SnapshotFiles.open(dir);
+    const conf = {
+      voters: ["a", "b"],
+      learners: [],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    };
+    const data = new Uint8Array(WORKER_WRITE_MIN_BYTES + 12345).map((_, i) => (i * 31) & 255);
+    const snapshot = { meta: { index: 77, term: 3, conf }, data };
+    await snaps.save(snapshot);
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.equal(names.length, 1, `only the snapshot is left: ${names}`);
+    assert.deepEqual(await Deno.readFile(`${dir}/${names[0]}`), encodeSnapshotFile(snapshot));
+    const loaded = await snaps.loadNewest();
+    assert.deepEqual(loaded?.meta, snapshot.meta);
+    assert.deepEqual(loaded?.data, data);
+    assert.equal(data.length, WORKER_WRITE_MIN_BYTES + 12345, "the caller's buffer is intact");
   }));

@@ -9,8 +9,11 @@ import { crc32 } from "node:zlib";
 import { getLogger } from "@logtape/logtape";
 import type { Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir, fsyncDir, writeFileAtomic } from "./fs_sync.ts";
+import { writeFileAtomicInWorker } from "../../util/file_worker.ts";
 
 const logger = getLogger(["ctl", "raftnode", "snapshot"]);
+/** From this size a snapshot file is written on a worker thread (see file_worker.ts). */
+export const WORKER_WRITE_MIN_BYTES = 1024 * 1024;
 const NAME = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
 /** Encodes a snapshot as one checksummed buffer. */
@@ -69,7 +72,17 @@ export class SnapshotFiles {
 
   private async saveNow(snapshot: Snapshot): Promise<void> {
     const name = fileName(snapshot.meta);
-    await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot));
+    if (snapshot.data.length >= WORKER_WRITE_MIN_BYTES) {
+      // The same bytes as encodeSnapshotFile, written (and checksummed) on a worker thread.
+      const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
+      const head = new Uint8Array(4);
+      new DataView(head.buffer).setUint32(0, meta.length, true);
+      await writeFileAtomicInWorker(`${this.dir}/${name}`, [head, meta, snapshot.data], {
+        appendCrc32: true,
+      });
+    } else {
+      await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot));
+    }
     let removed = false;
     for (const other of await this.list()) {
       if (other.name !== name && other.index <= snapshot.meta.index) {

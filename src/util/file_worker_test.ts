@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import { crc32 } from "node:zlib";
+import { writeFileAtomicInWorker } from "./file_worker.ts";
+
+Deno.test("writeFileAtomicInWorker writes the parts and their CRC-32, leaving no temporary", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-file-worker-" });
+  try {
+    const a = new Uint8Array(5 * 1024 * 1024).map((_, i) => i & 255);
+    const b = new TextEncoder().encode("tail");
+    await writeFileAtomicInWorker(`${dir}/f`, [a, b], { appendCrc32: true });
+    const got = await Deno.readFile(`${dir}/f`);
+    assert.equal(got.length, a.length + b.length + 4);
+    assert.deepEqual(got.subarray(0, a.length), a);
+    const crc = new DataView(got.buffer).getUint32(got.length - 4, true);
+    assert.equal(crc, crc32(got.subarray(0, got.length - 4)));
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["f"]);
+    await writeFileAtomicInWorker(`${dir}/g`, [b]);
+    assert.equal(await Deno.readTextFile(`${dir}/g`), "tail");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomicInWorker rejects naming the file when it cannot write", async () => {
+  await assert.rejects(
+    writeFileAtomicInWorker("/nonexistent-dir-ctl/f", [new Uint8Array(3)]),
+    /Cannot write \/nonexistent-dir-ctl\/f/,
+  );
+});
