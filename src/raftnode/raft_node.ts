@@ -31,6 +31,8 @@ import { PeerTransport } from "./transport/peer_transport.ts";
 import { createRaftHandler } from "./transport/raft_handler.ts";
 
 const logger = getLogger(["ctl", "raftnode", "node"]);
+/** How long a member waits before copying its state again after a snapshot failed. */
+const SNAPSHOT_RETRY_MS = 10_000;
 
 /** How to start a node. */
 export interface RaftNodeOptions {
@@ -141,6 +143,8 @@ export class RaftNode {
   private snapshotting: Promise<void> | null = null;
   /** Index of the last applied membership entry (conf change or peer record). */
   private membershipChangedAt = 0;
+  /** After a failed snapshot copy, no new one before this time (`performance.now()`). */
+  private snapshotRetryAtMs = 0;
   private stopped = false;
   /** A commit-only hard state not yet written (see handleReady). */
   private unwrittenHardState: HardState | null = null;
@@ -773,6 +777,7 @@ export class RaftNode {
   private async maybeSnapshot(): Promise<void> {
     if (this.applied - this.snapshotIndex < this.o.snapshotEntries) return;
     if (this.sm.snapshotConcurrently !== undefined) {
+      if (performance.now() < this.snapshotRetryAtMs) return;
       this.snapshotting ??= this.snapshotOffLoop().finally(() => (this.snapshotting = null));
       return;
     }
@@ -836,8 +841,11 @@ export class RaftNode {
       this.logSnapshot(index, taken.data.length, compactTo);
     } catch (err) {
       if (this.stopped) return;
-      // A failed copy leaves the log uncompacted, nothing worse: the next threshold tries again.
-      logger.warn("Member {id} could not take a snapshot: {error}", {
+      // A failed copy leaves the log uncompacted, nothing worse; try again in a while rather
+      // than after every loop iteration (a full disk would otherwise mean a copy per Ready).
+      this.snapshotRetryAtMs = performance.now() + SNAPSHOT_RETRY_MS;
+      logger.warn("Member {id} could not take a snapshot (next try in {seconds} s): {error}", {
+        seconds: SNAPSHOT_RETRY_MS / 1000,
         id: this.id,
         error: String(err),
       });

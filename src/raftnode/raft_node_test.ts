@@ -55,6 +55,15 @@ class SlowSnapshotCounter extends CounterMachine {
   }
 }
 
+/** A counter whose snapshot copies always fail (a full disk, say). */
+class FailingSnapshotCounter extends SlowSnapshotCounter {
+  override async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
+    this.copies++;
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    throw new Error("no space left on device");
+  }
+}
+
 /** Counts appends that reach the log store (one append = one fsync). */
 class CountingLog implements LogStore {
   appends = 0;
@@ -89,6 +98,7 @@ interface Member {
   server: Deno.HttpServer<Deno.NetAddr>;
   disk: { applied: number; total: number; appliedIndexes: number[] };
   log: CountingLog | null;
+  sm?: SlowSnapshotCounter;
 }
 
 class LocalCluster {
@@ -96,15 +106,19 @@ class LocalCluster {
   peers: Record<NodeId, string> = {};
   /** When set, members snapshot off their loop, each copy taking this long. */
   slowSnapshotMs: number | null = null;
+  /** With `slowSnapshotMs`: every copy fails. */
+  failSnapshots = false;
   constructor(readonly root: string, readonly extra: Partial<RaftNodeOptions>) {}
 
   static async start(
     ids: NodeId[],
     extra: Partial<RaftNodeOptions> = {},
     slowSnapshotMs: number | null = null,
+    failSnapshots = false,
   ): Promise<LocalCluster> {
     const c = new LocalCluster(await Deno.makeTempDir({ prefix: "ctl-raftnode-" }), extra);
     c.slowSnapshotMs = slowSnapshotMs;
+    c.failSnapshots = failSnapshots;
     for (const id of ids) {
       const member: Member = {
         id,
@@ -130,7 +144,9 @@ class LocalCluster {
       dataDir: `${this.root}/${id}`,
       stateMachine: this.slowSnapshotMs === null
         ? new CounterMachine(m.disk)
-        : new SlowSnapshotCounter(m.disk, this.slowSnapshotMs),
+        : (m.sm = this.failSnapshots
+          ? new FailingSnapshotCounter(m.disk, this.slowSnapshotMs)
+          : new SlowSnapshotCounter(m.disk, this.slowSnapshotMs)),
       secret: "s",
       peers,
       tickMs: 20,
@@ -283,6 +299,23 @@ Deno.test("RaftNode: snapshots copied off the loop pair each state with its inde
     await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
     leader = await c.leader();
     assert.equal(await leader.propose(enc(1)), expected + 1);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: a failing snapshot copy is retried after a pause, not on every Ready", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], { snapshotEntries: 20 }, 5, true);
+  try {
+    const leader = await c.leader();
+    for (let i = 0; i < 150; i++) await leader.propose(enc(1));
+    // Writes go on; each member tried once (the retry waits 10 s), not after every Ready.
+    assert.equal(await leader.propose(enc(1)), 151);
+    for (const m of c.members.values()) {
+      assert.equal(m.sm?.copies, 1, `${m.id} copied ${m.sm?.copies} times`);
+      const at = m.node!.status().snapshotIndex;
+      assert.ok(at < 20, `${m.id} recorded no snapshot past the founding one (at ${at})`);
+    }
   } finally {
     await c.close();
   }
