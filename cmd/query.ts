@@ -9,6 +9,7 @@ import { type JsonValue, rowToJson } from "../src/ldb/json.ts";
 import { openReaderDatabase } from "../src/ldb/sqlite.ts";
 import { openLdb } from "../src/ldb/reader.ts";
 import type { CommandSpec } from "./cli.ts";
+import { writeAllSync } from "../src/util/write_all.ts";
 
 export const QUERY_FORMATS = ["auto", "table", "json", "ndjson", "csv"] as const;
 export type QueryFormat = typeof QUERY_FORMATS[number];
@@ -199,7 +200,5 @@ export const queryCommand: CommandSpec = {
 };
 
 function writeAll(text: string): void {
-  const bytes = new TextEncoder().encode(text);
-  let written = 0;
-  while (written < bytes.length) written += Deno.stdout.writeSync(bytes.subarray(written));
+  writeAllSync(Deno.stdout, new TextEncoder().encode(text));
 }

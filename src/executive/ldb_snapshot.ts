@@ -21,6 +21,7 @@ import { quoteIdent } from "../ledger/sql.ts";
 import { CREATED_AT_HEADER, SEQ_HEADER, SHA256_HEADER } from "../supervisor/manifest.ts";
 import { log } from "../util/log.ts";
 import { execInWorker, sqlString } from "../util/sqlite_worker.ts";
+import { writeAll } from "../util/write_all.ts";
 
 /** A built snapshot. */
 export interface BuiltSnapshot {
@@ -89,8 +90,7 @@ async function gzipFile(
     for await (const chunk of gz) {
       hash.update(chunk);
       size += chunk.length;
-      let written = 0;
-      while (written < chunk.length) written += await output.write(chunk.subarray(written));
+      await writeAll(output, chunk);
     }
     await output.sync();
   } finally {

@@ -21,6 +21,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { SeqChangedRow } from "../ldb/writer.ts";
 import { log } from "../util/log.ts";
+import { writeAllSync } from "../util/write_all.ts";
 
 export interface ChangelogOptions {
   path: string;
@@ -94,8 +95,7 @@ export class Changelog {
     if (rows.length === 0) return;
     if (this.#sizeBytes >= this.options.rotateBytes) this.#rotate();
     const bytes = encoder.encode(rows.map(changelogLine).join(""));
-    let written = 0;
-    while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
+    writeAllSync(this.#file, bytes);
     this.#file.syncDataSync();
     this.#sizeBytes += bytes.length;
   }

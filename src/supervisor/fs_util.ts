@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { writeAll } from "../util/write_all.ts";
 
 /** fsyncs a file by path. */
 export async function syncFile(path: string): Promise<void> {
@@ -29,8 +30,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   try {
     using file = await Deno.open(tmp, { write: true, createNew: true });
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    await writeAll(file, bytes);
     await file.sync();
   } catch (e) {
     await removeQuietly(tmp);
@@ -78,8 +78,7 @@ export function fileSink(
   let unsynced = 0;
   return new WritableStream<Uint8Array>({
     async write(chunk) {
-      let written = 0;
-      while (written < chunk.length) written += await file.write(chunk.subarray(written));
+      await writeAll(file, chunk);
       unsynced += chunk.length;
       if (unsynced >= syncEveryBytes) {
         unsynced = 0;

@@ -1,3 +1,5 @@
+import { writeAllSync } from "./write_all.ts";
+
 /**
  * Copies a child process's stdout and stderr into one log file, and closes the file when both
  * streams end. Children are spawned with `stdout: "piped", stderr: "piped"` (Deno cannot hand a
@@ -7,10 +9,7 @@ export function pipeOutputToFile(child: Deno.ChildProcess, file: Deno.FsFile): v
   let open = 2;
   const copy = async (stream: ReadableStream<Uint8Array>) => {
     try {
-      for await (const chunk of stream) {
-        let written = 0;
-        while (written < chunk.length) written += file.writeSync(chunk.subarray(written));
-      }
+      for await (const chunk of stream) writeAllSync(file, chunk);
     } finally {
       if (--open === 0) file.close();
     }

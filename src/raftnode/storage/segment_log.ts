@@ -14,6 +14,7 @@ import { ensureDir, fsyncDir } from "./fs_sync.ts";
 import { LogReplay } from "./log_replay.ts";
 import { encodeMarker, encodeRecords, scanRecords } from "./record_codec.ts";
 import { SnapshotFiles } from "./snapshot_files.ts";
+import { writeAll, writeAllSync } from "../../util/write_all.ts";
 import {
   assertContiguous,
   type DurableState,
@@ -266,16 +267,6 @@ export class SegmentLog implements LogStore {
     this.tail = settled;
     return run;
   }
-}
-
-async function writeAll(f: Deno.FsFile, buf: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < buf.length) written += await f.write(buf.subarray(written));
-}
-
-function writeAllSync(f: Deno.FsFile, buf: Uint8Array): void {
-  let written = 0;
-  while (written < buf.length) written += f.writeSync(buf.subarray(written));
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

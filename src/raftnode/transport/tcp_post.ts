@@ -8,6 +8,8 @@
  * end is the same `Deno.serve` route; it sees an ordinary chunked request.
  */
 
+import { writeAll } from "../../util/write_all.ts";
+
 /** The answer to a streamed POST. */
 export interface TcpPostResult {
   status: number;
@@ -25,11 +27,6 @@ function chunkFrame(chunk: Uint8Array): Uint8Array {
   out[out.length - 2] = 13;
   out[out.length - 1] = 10;
   return out;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < data.length) written += await conn.write(data.subarray(written));
 }
 
 /**
