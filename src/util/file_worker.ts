@@ -9,6 +9,10 @@
  * and its directory fsynced. Blob-URL worker: works from the sources, the bundle and a binary.
  */
 
+/**
+ * Flushed every this many bytes: one fsync of a whole 50 MB snapshot made the Raft log's next
+ * fdatasync wait 260 ms behind it (ext4 data=ordered), against 4–7 ms in 4 MiB steps.
+ */
 const FLUSH_EVERY_BYTES = 4 * 1024 * 1024;
 
 const WORKER_SOURCE = `
