@@ -6,8 +6,11 @@
  *
  * The file is the concatenation of `parts`, optionally followed by the little-endian CRC-32 of
  * everything before it; written under a temporary name, flushed every 4 MiB, fsynced, renamed,
- * and its directory fsynced. Blob-URL worker: works from the sources, the bundle and a binary.
+ * and its directory fsynced, on a low-priority one-shot worker (`one_shot_worker.ts`).
  */
+
+import { dirname } from "node:path";
+import { LOW_PRIORITY_PRELUDE, runOneShotWorker } from "./one_shot_worker.ts";
 
 /**
  * Flushed every this many bytes: one fsync of a whole 50 MB snapshot made the Raft log's next
@@ -15,10 +18,8 @@
  */
 const FLUSH_EVERY_BYTES = 4 * 1024 * 1024;
 
-const WORKER_SOURCE = `
+const WORKER_SOURCE = LOW_PRIORITY_PRELUDE + `
 import { crc32 } from "node:zlib";
-import { setPriority } from "node:os";
-try { setPriority(0, 10); } catch { /* not permitted: normal priority */ }
 self.onmessage = async (event) => {
   const { path, tmp, dir, parts, appendCrc32 } = event.data;
   try {
@@ -69,24 +70,12 @@ export function writeFileAtomicInWorker(
   parts: readonly Uint8Array[],
   options: { appendCrc32?: boolean } = {},
 ): Promise<void> {
-  const i = path.lastIndexOf("/");
-  const dir = i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+  const dir = dirname(path);
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-  const worker = new Worker(url, { type: "module" });
-  return new Promise<void>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string }>) => {
-      if (e.data.ok) resolve();
-      else reject(new Error(`Cannot write ${path}: ${e.data.message}`));
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      reject(new Error(`File worker for ${path} failed: ${e.message}`));
-    };
-    // Cloned, not transferred: callers keep their buffers (a Raft snapshot stays in memory).
-    worker.postMessage({ path, tmp, dir, parts: [...parts], appendCrc32: !!options.appendCrc32 });
-  }).finally(() => {
-    worker.terminate();
-    URL.revokeObjectURL(url);
-  });
+  // Cloned, not transferred: callers keep their buffers (a Raft snapshot stays in memory).
+  return runOneShotWorker(
+    WORKER_SOURCE,
+    { path, tmp, dir, parts: [...parts], appendCrc32: !!options.appendCrc32 },
+    { failed: `Cannot write ${path}`, crashed: `File worker for ${path} failed` },
+  ).then(() => {});
 }

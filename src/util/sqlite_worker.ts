@@ -1,23 +1,15 @@
 /**
- * Runs SQL statements against a SQLite file on a worker thread, so that long statements
- * (`VACUUM INTO` of a large database, `VACUUM`) do not stall the caller's event loop: an
- * executive's Raft loop and HTTP server go on while a snapshot is copied.
- *
- * The worker is built from source text (a blob URL) rather than a module file, so it works the
- * same from the sources, from `deno bundle`'s single file and from a compiled binary.
+ * Runs SQL statements against a SQLite file on a low-priority worker thread
+ * (`one_shot_worker.ts`), so that long statements (`VACUUM INTO` of a large database, `VACUUM`)
+ * do not stall the caller's event loop: an executive's Raft loop and HTTP server go on while a
+ * snapshot is copied.
  */
 
 import { startBackgroundSync } from "./background_sync.ts";
+import { LOW_PRIORITY_PRELUDE, runOneShotWorker } from "./one_shot_worker.ts";
 
-/** The worker thread's nice value (0 normal, 19 lowest). */
-const WORKER_NICE = 10;
-
-const WORKER_SOURCE = `
+const WORKER_SOURCE = LOW_PRIORITY_PRELUDE + `
 import { DatabaseSync } from "node:sqlite";
-import { setPriority } from "node:os";
-// Lower this thread's CPU priority (on Linux it applies to the calling thread only): a copy must
-// not take the cores from the Raft loop and the HTTP server, which have deadlines.
-try { setPriority(0, ${WORKER_NICE}); } catch { /* not permitted here: run at normal priority */ }
 self.onmessage = (event) => {
   const { path, readOnly, statements, readBack } = event.data;
   try {
@@ -92,26 +84,14 @@ function run(
   const flusher = options.flush === undefined
     ? undefined
     : startBackgroundSync(options.flush, FLUSH_EVERY_MS);
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
-  const worker = new Worker(url, { type: "module" });
-  return new Promise<Uint8Array | undefined>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent<{ ok: boolean; message?: string; bytes?: Uint8Array }>) => {
-      if (e.data.ok) resolve(e.data.bytes);
-      else reject(new Error(`SQLite on ${path}: ${e.data.message}`));
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      e.preventDefault();
-      reject(new Error(`SQLite worker for ${path} failed: ${e.message}`));
-    };
-    worker.postMessage({
-      path,
-      readOnly: options.readOnly ?? false,
-      statements: [...statements],
-      readBack: options.readBack,
+  return runOneShotWorker<{ ok: boolean; bytes?: Uint8Array }>(WORKER_SOURCE, {
+    path,
+    readOnly: options.readOnly ?? false,
+    statements: [...statements],
+    readBack: options.readBack,
+  }, { failed: `SQLite on ${path}`, crashed: `SQLite worker for ${path} failed` })
+    .then((answer) => answer.bytes)
+    .finally(async () => {
+      await flusher?.stop();
     });
-  }).finally(async () => {
-    worker.terminate();
-    URL.revokeObjectURL(url);
-    await flusher?.stop();
-  });
 }
