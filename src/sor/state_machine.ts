@@ -35,7 +35,7 @@ import {
   writerName,
 } from "./validate.ts";
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
-import { execInWorkerAndRead, sqlString } from "../util/sqlite_worker.ts";
+import { copyDatabase, sqlString } from "../util/sqlite_worker.ts";
 
 /** Limits used when a table or writer has none of its own (ctlstore's defaults). */
 export const DEFAULT_LIMITS = {
@@ -672,7 +672,7 @@ export class SorStateMachine {
     const dir = Deno.makeTempDirSync({ prefix: "ctl-sor-snapshot-" });
     try {
       const file = `${dir}/snapshot.db`;
-      this.#db.exec(`VACUUM INTO '${file.replaceAll("'", "''")}'`);
+      this.#db.exec(`VACUUM INTO ${sqlString(file)}`);
       return Deno.readFileSync(file);
     } finally {
       Deno.removeSync(dir, { recursive: true });
@@ -686,27 +686,11 @@ export class SorStateMachine {
    */
   async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
     assert(!this.#closed, "snapshot after close");
-    const dir = await Deno.makeTempDir({ prefix: "ctl-sor-snapshot-" });
-    try {
-      const file = `${dir}/snapshot.db`;
-      const data = await execInWorkerAndRead(
-        this.#path,
-        [`VACUUM INTO ${sqlString(file)}`],
-        file,
-        { readOnly: true, flush: file },
-      );
-      const copy = new DatabaseSync(file, { readOnly: true });
-      let index: number;
-      try {
-        const row = copy.prepare(`SELECT value FROM _ctl_meta WHERE key = ?`).get(APPLIED_INDEX);
-        index = Number(row?.value ?? 0);
-      } finally {
-        copy.close();
-      }
-      return { index, data };
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const { data, inspected: index } = await copyDatabase(this.#path, (copy) =>
+      Number(
+        copy.prepare(`SELECT value FROM _ctl_meta WHERE key = ?`).get(APPLIED_INDEX)?.value ?? 0,
+      ));
+    return { index, data };
   }
 
   /**

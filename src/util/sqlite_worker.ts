@@ -5,6 +5,7 @@
  * snapshot is copied.
  */
 
+import { DatabaseSync } from "node:sqlite";
 import { startBackgroundSync } from "./background_sync.ts";
 import { LOW_PRIORITY_PRELUDE, runOneShotWorker } from "./one_shot_worker.ts";
 
@@ -71,6 +72,34 @@ export async function execInWorkerAndRead(
   const bytes = await run(path, statements, { ...options, readBack });
   if (bytes === undefined) throw new Error(`SQLite worker for ${path} sent no bytes back`);
   return bytes;
+}
+
+/**
+ * A consistent copy of the database at `path` (`VACUUM INTO` from a read transaction of its
+ * own, on a worker, flushed as it is written and read back there), and what `inspect` reads from
+ * the copy (say, the applied index it holds) before the copy's file is deleted. The database
+ * stays open for writing meanwhile.
+ */
+export async function copyDatabase<T>(
+  path: string,
+  inspect: (copy: DatabaseSync) => T,
+): Promise<{ data: Uint8Array; inspected: T }> {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-copy-" });
+  try {
+    const file = `${dir}/copy.db`;
+    const data = await execInWorkerAndRead(path, [`VACUUM INTO ${sqlString(file)}`], file, {
+      readOnly: true,
+      flush: file,
+    });
+    const copy = new DatabaseSync(file, { readOnly: true });
+    try {
+      return { data, inspected: inspect(copy) };
+    } finally {
+      copy.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** How often a bulk-written file is flushed while a worker writes it. */

@@ -20,7 +20,7 @@ import { NotLeaderError, RaftNodeError } from "../../src/raftnode/errors.ts";
 import { RaftNode } from "../../src/raftnode/raft_node.ts";
 import type { StateMachine, StateMachineEntry } from "../../src/raftnode/state_machine.ts";
 import { setupLogging } from "../../src/util/log.ts";
-import { execInWorker, sqlString } from "../../src/util/sqlite_worker.ts";
+import { copyDatabase, sqlString } from "../../src/util/sqlite_worker.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -93,21 +93,11 @@ class KvStateMachine implements StateMachine {
 
   /** The same image, copied on a worker thread while applying goes on; its index is its own. */
   async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
-    const dir = await Deno.makeTempDir({ prefix: "ctl-kv-snapshot-" });
-    try {
-      const file = `${dir}/snapshot.db`;
-      await execInWorker(this.path, [`VACUUM INTO ${sqlString(file)}`], { readOnly: true });
-      const copy = new DatabaseSync(file, { readOnly: true });
-      let index: number;
-      try {
-        index = Number(copy.prepare("SELECT idx FROM applied WHERE id = 1").get()?.idx ?? 0);
-      } finally {
-        copy.close();
-      }
-      return { index, data: await Deno.readFile(file) };
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const { data, inspected: index } = await copyDatabase(
+      this.path,
+      (copy) => Number(copy.prepare("SELECT idx FROM applied WHERE id = 1").get()?.idx ?? 0),
+    );
+    return { index, data };
   }
 
   restore(data: Uint8Array, index: number): void {
