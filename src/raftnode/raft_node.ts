@@ -776,41 +776,34 @@ export class RaftNode {
 
   private async maybeSnapshot(): Promise<void> {
     if (this.applied - this.snapshotIndex < this.o.snapshotEntries) return;
+    if (this.snapshotting !== null || performance.now() < this.snapshotRetryAtMs) return;
+    let copy: Promise<{ index: number; data: Uint8Array }>;
     if (this.sm.snapshotConcurrently !== undefined) {
-      if (performance.now() < this.snapshotRetryAtMs) return;
-      this.snapshotting ??= this.snapshotOffLoop().finally(() => (this.snapshotting = null));
-      return;
+      copy = this.sm.snapshotConcurrently();
+    } else {
+      // Taken here, inside the loop, so it is the state at the applied index — when the two
+      // are equal: after a restart the state machine may be ahead of the log until the leader
+      // re-sends a lost tail.
+      if (this.sm.appliedIndex() !== this.applied) return;
+      copy = Promise.resolve({ index: this.applied, data: await this.sm.snapshot() });
     }
-    // Equal, or the snapshot's state would not be the state at `index` (after a restart the
-    // state machine may be ahead of the log until the leader re-sends a lost tail).
-    if (this.sm.appliedIndex() !== this.applied) return;
-    const index = this.applied;
-    const state = await this.sm.snapshot();
-    const snap = this.core.storageCreateSnapshot(
-      index,
-      this.core.confState(),
-      encodeSnapshotData(this.peers, state),
-    );
-    await this.log.saveSnapshot(snap);
-    this.snapshotIndex = index;
-    const compactTo = index - this.o.compactKeepEntries;
-    if (compactTo > this.core.storageFirstIndex()) {
-      this.core.storageCompact(compactTo);
-      await this.log.compact(compactTo);
-    }
-    this.logSnapshot(index, snap.data.length, compactTo);
+    this.snapshotting = this.recordSnapshot(this.applied, copy)
+      .finally(() => (this.snapshotting = null));
   }
 
   /**
-   * Takes a snapshot while the loop goes on applying: the state machine copies its state at
-   * some index ≥ the applied index now; the loop then records it as a Raft snapshot, unless
-   * membership changed since the copy began (the configuration at the copy's index would be
-   * unknown) or a newer snapshot arrived meanwhile. Only a durable snapshot compacts the log.
+   * Records a copy of the state as a Raft snapshot, while the loop goes on applying: the copy is
+   * the state at some index ≥ `startedAt` (the applied index when it began); the loop records it
+   * at that index, unless membership changed since the copy began (the configuration at the
+   * copy's index would be unknown) or a newer snapshot arrived meanwhile. Only a durable
+   * snapshot compacts the log.
    */
-  private async snapshotOffLoop(): Promise<void> {
-    const startedAt = this.applied;
+  private async recordSnapshot(
+    startedAt: number,
+    copy: Promise<{ index: number; data: Uint8Array }>,
+  ): Promise<void> {
     try {
-      const { index, data } = await this.sm.snapshotConcurrently!();
+      const { index, data } = await copy;
       let snap: Snapshot | null = null;
       await this.runInLoop(() => {
         // Skipped: stale, or taken across a membership change, or (only after a restart, while
@@ -838,7 +831,12 @@ export class RaftNode {
         if (compact) this.core.storageCompact(compactTo);
       });
       if (compact) await this.log.compact(compactTo);
-      this.logSnapshot(index, taken.data.length, compactTo);
+      logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
+        id: this.id,
+        index,
+        bytes: taken.data.length,
+        compactTo,
+      });
     } catch (err) {
       if (this.stopped) return;
       // A failed copy leaves the log uncompacted, nothing worse; try again in a while rather
@@ -850,15 +848,6 @@ export class RaftNode {
         error: String(err),
       });
     }
-  }
-
-  private logSnapshot(index: number, bytes: number, compactTo: number): void {
-    logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
-      id: this.id,
-      index,
-      bytes,
-      compactTo,
-    });
   }
 
   // --- waiters --------------------------------------------------------------------------
