@@ -8,7 +8,7 @@
  * writes), so the figure is what a fleet of reflectors sees from one executive.
  */
 import { parseArgs } from "node:util";
-import { ADMIN, call, Cluster } from "../tests/system/harness.ts";
+import { call, Cluster, createAppTable, WRITER } from "../tests/system/harness.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,21 +31,7 @@ cluster.start();
 try {
   const leader = await cluster.leader();
   const follower = cluster.members.find((m) => m.id !== leader.id)!.url;
-  const writer = { "ctlstore-writer": "writer1", "ctlstore-secret": "secret-one" };
-  for (
-    const [path, init] of [
-      ["/families/app", { headers: ADMIN }],
-      ["/families/app/tables/rows", {
-        headers: ADMIN,
-        json: { fields: [["id", "integer"]], keyFields: ["id"] },
-      }],
-      ["/writers/writer1", { headers: ADMIN, body: "secret-one" }],
-      ["/limits/writers/writer1", { headers: ADMIN, json: { amount: 1e9, period: "1m" } }],
-    ] as const
-  ) {
-    const res = await call(leader.url, "POST", path, init);
-    if (res.status !== 200) throw new Error(`${path}: ${JSON.stringify(res.json)}`);
-  }
+  await createAppTable(leader.url, [["id", "integer"]], { fastWriter: true });
   const startSeq = (await call(follower, "GET", "/status")).json.lastSeq as number;
 
   const ackedAt = new Map<number, number>();
@@ -90,7 +76,7 @@ try {
     inflight.push((async () => {
       const res = await fetch(`${leader.url}/families/app/mutations`, {
         method: "POST",
-        headers: writer,
+        headers: WRITER,
         body: JSON.stringify({ mutations: [{ table: "rows", delete: false, values: { id } }] }),
       });
       const body = await res.json();

@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import {
-  ADMIN,
   ADMIN_TOKEN,
   call,
   checksumsOf,
   Cluster,
   CLUSTER_SECRET,
+  createAppTable,
   CtlProcess,
   freePorts,
   sleep,
@@ -60,18 +60,7 @@ Deno.test({
     try {
       cluster.start();
       const { url } = await cluster.leader();
-      for (
-        const [path, init] of [
-          ["/families/app", { headers: ADMIN }],
-          ["/families/app/tables/rows", {
-            headers: ADMIN,
-            json: { fields: [["id", "integer"]], keyFields: ["id"] },
-          }],
-          ["/writers/writer1", { headers: ADMIN, body: "secret-one" }],
-        ] as const
-      ) {
-        assert.equal((await call(url, "POST", path, init)).status, 200);
-      }
+      await createAppTable(url, [["id", "integer"]]);
       const writer = (async () => {
         for (let k = 0; writing; k++) {
           for (let attempt = 0;; attempt++) {
