@@ -16,16 +16,25 @@ const logger = getLogger(["ctl", "raftnode", "snapshot"]);
 export const WORKER_WRITE_MIN_BYTES = 1024 * 1024;
 const NAME = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
+/** The file's body: `[u32 metaBytes][meta JSON][data]`; the CRC-32 of it follows. */
+function snapshotFileBody(snapshot: Snapshot): Uint8Array[] {
+  const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
+  const head = new Uint8Array(4);
+  new DataView(head.buffer).setUint32(0, meta.length, true);
+  return [head, meta, snapshot.data];
+}
+
 /** Encodes a snapshot as one checksummed buffer. */
 export function encodeSnapshotFile(snapshot: Snapshot): Uint8Array {
-  const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
-  const out = new Uint8Array(4 + meta.length + snapshot.data.length + 4);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, meta.length, true);
-  out.set(meta, 4);
-  out.set(snapshot.data, 4 + meta.length);
-  const bodyBytes = out.length - 4;
-  view.setUint32(bodyBytes, crc32(out.subarray(0, bodyBytes)), true);
+  const body = snapshotFileBody(snapshot);
+  const bodyBytes = body.reduce((n, part) => n + part.length, 0);
+  const out = new Uint8Array(bodyBytes + 4);
+  let at = 0;
+  for (const part of body) {
+    out.set(part, at);
+    at += part.length;
+  }
+  new DataView(out.buffer).setUint32(bodyBytes, crc32(out.subarray(0, bodyBytes)), true);
   return out;
 }
 
@@ -74,10 +83,7 @@ export class SnapshotFiles {
     const name = fileName(snapshot.meta);
     if (snapshot.data.length >= WORKER_WRITE_MIN_BYTES) {
       // The same bytes as encodeSnapshotFile, written (and checksummed) on a worker thread.
-      const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
-      const head = new Uint8Array(4);
-      new DataView(head.buffer).setUint32(0, meta.length, true);
-      await writeFileAtomicInWorker(`${this.dir}/${name}`, [head, meta, snapshot.data], {
+      await writeFileAtomicInWorker(`${this.dir}/${name}`, snapshotFileBody(snapshot), {
         appendCrc32: true,
       });
     } else {
