@@ -9,7 +9,9 @@
  *     `BEGIN … COMMIT` per batch of 20 with a savepoint per entry and the applied index written
  *     once.
  *
- *   deno run -A bench/suite/sor_apply_probe.ts [--entries 10000] [--batch 20]
+ *   deno run -A bench/suite/sor_apply_probe.ts [--entries 10000] [--batch 20] [--rows 1]
+ *
+ * `--rows N` makes each command N rows (distinct keys), for the per-row cost of 100-row batches.
  */
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
@@ -22,7 +24,12 @@ export interface SorProbe {
   perBatchTxUsPerEntry: number;
 }
 
-export function probeSorApply(entries: number, batch: number): SorProbe {
+export function probeSorApply(
+  entries: number,
+  batch: number,
+  rows = 1,
+  envelopes = true,
+): SorProbe {
   // 1. The real state machine.
   const t = new TestSor();
   let sorApplyUsPerEntry: number;
@@ -47,7 +54,11 @@ export function probeSorApply(entries: number, batch: number): SorProbe {
         type: "mutate",
         family: "bench",
         writer: "writer1",
-        mutations: [{ table: "rows", delete: false, values: { k: `k${i % 10_000}`, v: `v${i}` } }],
+        mutations: Array.from({ length: rows }, (_, r) => ({
+          table: "rows",
+          delete: false,
+          values: { k: `k${(i * rows + r) % 10_000}`, v: `v${i}` },
+        })),
         ts: t.ts,
       }),
     });
@@ -113,8 +124,8 @@ export function probeSorApply(entries: number, batch: number): SorProbe {
   };
   return {
     sorApplyUsPerEntry,
-    perEntryTxUsPerEntry: envelope(false),
-    perBatchTxUsPerEntry: envelope(true),
+    perEntryTxUsPerEntry: envelopes ? envelope(false) : NaN,
+    perBatchTxUsPerEntry: envelopes ? envelope(true) : NaN,
   };
 }
 
@@ -124,12 +135,16 @@ if (import.meta.main) {
     options: {
       entries: { type: "string", default: "10000" },
       batch: { type: "string", default: "20" },
+      rows: { type: "string", default: "1" },
     },
   });
-  const r = probeSorApply(Number(values.entries), Number(values.batch));
+  const rows = Number(values.rows);
+  const r = probeSorApply(Number(values.entries), Number(values.batch), rows);
   console.log(
-    `SorStateMachine.applyEntries, single-row mutate, ${values.batch} per call: ` +
-      `${r.sorApplyUsPerEntry.toFixed(0)} µs/entry`,
+    `SorStateMachine.applyEntries, ${rows}-row mutate, ${values.batch} per call: ` +
+      `${r.sorApplyUsPerEntry.toFixed(0)} µs/entry, ${
+        (r.sorApplyUsPerEntry / rows).toFixed(1)
+      } µs/row`,
   );
   console.log(
     `same SQLite work, one transaction per entry: ${r.perEntryTxUsPerEntry.toFixed(0)} µs/entry; ` +

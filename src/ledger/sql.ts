@@ -41,6 +41,8 @@ export interface TableLayout {
   columns: { name: string; type: FieldType }[];
   /** Key column names in key order. */
   keys: string[];
+  /** Field type by column name. */
+  types: Map<string, FieldType>;
 }
 
 /** One row touched by an op, as ctlstore's changelog reports it. */
@@ -94,7 +96,7 @@ export class LedgerSqlApplier {
       return { name: c.name, type };
     });
     const keys = info.filter((c) => c.pk > 0).sort((a, b) => a.pk - b.pk).map((c) => c.name);
-    const layout = { name, columns, keys };
+    const layout = { name, columns, keys, types: new Map(columns.map((c) => [c.name, c.type])) };
     this.#layouts.set(name, layout);
     return layout;
   }
@@ -105,9 +107,10 @@ export class LedgerSqlApplier {
     this.#statements.clear();
   }
 
-  apply(ops: readonly LedgerOp[]): ChangedRow[] {
+  /** `collect = false` skips building the changed rows (the SoR keeps no changelog). */
+  apply(ops: readonly LedgerOp[], collect = true): ChangedRow[] {
     const changed: ChangedRow[] = [];
-    for (const op of ops) this.#applyOne(op, changed);
+    for (const op of ops) this.#applyOne(op, collect ? changed : null);
     return changed;
   }
 
@@ -135,7 +138,7 @@ export class LedgerSqlApplier {
     return layout;
   }
 
-  #applyOne(op: LedgerOp, changed: ChangedRow[]): void {
+  #applyOne(op: LedgerOp, changed: ChangedRow[] | null): void {
     switch (op.op) {
       case "create_family":
         return; // families exist only as a name prefix in the data tables
@@ -169,12 +172,22 @@ export class LedgerSqlApplier {
         const stmt = this.#statement("upsert", layout.name, () => {
           const cols = layout.columns.map((c) => quoteIdent(c.name)).join(", ");
           const marks = layout.columns.map(() => "?").join(", ");
-          return `INSERT OR REPLACE INTO ${quoteIdent(layout.name)} (${cols}) VALUES (${marks})`;
+          // Updating an existing row in place leaves the key index alone; REPLACE would delete
+          // and re-insert both. Every column is given, so the row ends the same either way.
+          const keys = new Set(layout.keys);
+          const set = layout.columns.filter((c) => !keys.has(c.name))
+            .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+          const onConflict = set.length === 0 ? "DO NOTHING" : `DO UPDATE SET ${set.join(", ")}`;
+          return `INSERT INTO ${quoteIdent(layout.name)} (${cols}) VALUES (${marks}) ` +
+            `ON CONFLICT (${layout.keys.map(quoteIdent).join(", ")}) ${onConflict}`;
         });
-        stmt.run(
-          ...layout.columns.map((c) => cellToSql(c.type, op.values[c.name] ?? null)),
-        );
-        changed.push(changedRow(op.family, op.table, layout, op.values));
+        const { columns } = layout;
+        const params: SQLInputValue[] = new Array(columns.length);
+        for (let i = 0; i < columns.length; i++) {
+          params[i] = cellToSql(columns[i].type, op.values[columns[i].name] ?? null);
+        }
+        stmt.run(...params);
+        changed?.push(changedRow(op.family, op.table, layout, op.values));
         return;
       }
       case "delete": {
@@ -183,9 +196,8 @@ export class LedgerSqlApplier {
           const where = layout.keys.map((k) => `${quoteIdent(k)} = ?`).join(" AND ");
           return `DELETE FROM ${quoteIdent(layout.name)} WHERE ${where}`;
         });
-        const types = new Map(layout.columns.map((c) => [c.name, c.type]));
-        stmt.run(...layout.keys.map((k) => cellToSql(types.get(k)!, op.key[k] ?? null)));
-        changed.push(changedRow(op.family, op.table, layout, op.key));
+        stmt.run(...layout.keys.map((k) => cellToSql(layout.types.get(k)!, op.key[k] ?? null)));
+        changed?.push(changedRow(op.family, op.table, layout, op.key));
         return;
       }
     }
@@ -198,13 +210,12 @@ function changedRow(
   layout: TableLayout,
   values: Record<string, Cell>,
 ): ChangedRow {
-  const types = new Map(layout.columns.map((c) => [c.name, c.type]));
   return {
     family,
     table,
     key: layout.keys.map((k) => ({
       name: k,
-      type: SQLITE_COLUMN_TYPE[types.get(k)!],
+      type: SQLITE_COLUMN_TYPE[layout.types.get(k)!],
       value: values[k] ?? null,
     })),
   };

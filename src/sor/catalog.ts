@@ -116,9 +116,77 @@ export class SorCatalog {
     return value;
   }
 
-  /** Drops every cached row (after a rollback or a restore). */
+  /** Drops every cached row (after a rollback or a restore); held-back writes stay. */
   forgetCache(): void {
     this.#cache.clear();
+    for (const [key, { value }] of this.#pending) this.#cache.set(key, value);
+  }
+
+  /** Writes pending, then drops the cache: before a change of many rows. */
+  #clearCache(): void {
+    this.flushWrites();
+    this.#cache.clear();
+  }
+
+  // --- held-back writes -----------------------------------------------------------------------
+
+  /**
+   * The rows every mutation rewrites (meta, table sizes, writer usage), held back while
+   * `deferWrites` is on and written once per batch by `flushWrites`, before its commit: a batch of
+   * 20 mutations then writes each row once, not 20 times. Reads see them through the cache.
+   */
+  readonly #pending = new Map<string, { value: unknown; write: () => void }>();
+  #deferring = false;
+  /** `#pending` as it was when the running command began, for `rollbackCommand`. */
+  #atCommandStart: Map<string, { value: unknown; write: () => void }> | null = null;
+
+  #write(key: string, value: unknown, write: () => void): void {
+    this.#cache.set(key, value);
+    if (this.#deferring) this.#pending.set(key, { value, write });
+    else write();
+  }
+
+  /** Holds back writes of the hot rows until `flushWrites` (on inside an apply batch). */
+  deferWrites(on: boolean): void {
+    if (!on) this.flushWrites();
+    this.#deferring = on;
+  }
+
+  /** Writes every held-back row to SQLite. */
+  flushWrites(): void {
+    for (const { write } of this.#pending.values()) write();
+    this.#pending.clear();
+  }
+
+  /** Forgets held-back writes (the transaction they belonged to was rolled back). */
+  discardWrites(): void {
+    this.#pending.clear();
+    this.#atCommandStart = null;
+    this.#cache.clear();
+  }
+
+  /** Marks the start of one command, which `rollbackCommand` can undo. */
+  beginCommand(): void {
+    this.#atCommandStart = new Map(this.#pending);
+  }
+
+  /** The command's changes stand. */
+  commitCommand(): void {
+    this.#atCommandStart = null;
+  }
+
+  /**
+   * Undoes the held-back writes of the running command (its savepoint was rolled back, which
+   * undid its SQLite writes, including any flushed since it began), and drops the cache.
+   */
+  rollbackCommand(): void {
+    if (this.#atCommandStart === null) {
+      throw new Error("SorCatalog invariant broken: rollbackCommand without beginCommand");
+    }
+    this.#pending.clear();
+    for (const [key, p] of this.#atCommandStart) this.#pending.set(key, p);
+    this.#atCommandStart = null;
+    this.forgetCache();
   }
 
   // --- meta -----------------------------------------------------------------------------------
@@ -131,13 +199,13 @@ export class SorCatalog {
   }
 
   setMeta(key: string, value: number): void {
-    this.#run(
-      `INSERT INTO _ctl_meta (key, value) VALUES (?, ?)
-       ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
-      key,
-      value,
-    );
-    this.#cache.set(`meta\u0000${key}`, value);
+    this.#write(`meta\u0000${key}`, value, () =>
+      this.#run(
+        `INSERT INTO _ctl_meta (key, value) VALUES (?, ?)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+        key,
+        value,
+      ));
   }
 
   // --- schema ---------------------------------------------------------------------------------
@@ -154,7 +222,7 @@ export class SorCatalog {
   }
 
   addFamily(family: string): void {
-    this.#cache.clear();
+    this.#clearCache();
     this.#run(`INSERT INTO _ctl_families (name) VALUES (?)`, family);
   }
 
@@ -186,7 +254,7 @@ export class SorCatalog {
   }
 
   putTable(schema: TableSchema): void {
-    this.#cache.clear();
+    this.#clearCache();
     this.#run(
       `INSERT INTO _ctl_tables (family, name, fields, key_fields) VALUES (?, ?, ?, ?)
        ON CONFLICT (family, name) DO UPDATE SET fields = excluded.fields,
@@ -199,7 +267,7 @@ export class SorCatalog {
   }
 
   deleteTable(family: string, table: string): void {
-    this.#cache.clear();
+    this.#clearCache();
     this.#run(`DELETE FROM _ctl_tables WHERE family = ? AND name = ?`, family, table);
     this.#run(`DELETE FROM _ctl_table_limits WHERE family = ? AND name = ?`, family, table);
   }
@@ -216,13 +284,13 @@ export class SorCatalog {
   }
 
   setTableSizeBytes(family: string, table: string, sizeBytes: number): void {
-    this.#run(
-      `UPDATE _ctl_tables SET size_bytes = ? WHERE family = ? AND name = ?`,
-      sizeBytes,
-      family,
-      table,
-    );
-    this.#cache.set(`size\u0000${family}\u0000${table}`, sizeBytes);
+    this.#write(`size\u0000${family}\u0000${table}`, sizeBytes, () =>
+      this.#run(
+        `UPDATE _ctl_tables SET size_bytes = ? WHERE family = ? AND name = ?`,
+        sizeBytes,
+        family,
+        table,
+      ));
   }
 
   // --- writers --------------------------------------------------------------------------------
@@ -247,7 +315,7 @@ export class SorCatalog {
   }
 
   addWriter(name: string, secret: SecretHash): void {
-    this.#cache.clear();
+    this.#clearCache();
     this.#run(
       `INSERT INTO _ctl_writers (name, salt_hex, secret_hash_hex) VALUES (?, ?, ?)`,
       name,
@@ -284,13 +352,13 @@ export class SorCatalog {
   }
 
   setWriterUsage(writer: string, usage: WriterUsage): void {
-    this.#run(
-      `UPDATE _ctl_writers SET window_start_ms = ?, window_rows = ? WHERE name = ?`,
-      usage.windowStartMs,
-      usage.rows,
-      writer,
-    );
-    this.#cache.set(`usage\u0000${writer}`, Object.freeze({ ...usage }));
+    this.#write(`usage\u0000${writer}`, Object.freeze({ ...usage }), () =>
+      this.#run(
+        `UPDATE _ctl_writers SET window_start_ms = ?, window_rows = ? WHERE name = ?`,
+        usage.windowStartMs,
+        usage.rows,
+        writer,
+      ));
   }
 
   // --- limits ---------------------------------------------------------------------------------

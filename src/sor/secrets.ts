@@ -25,11 +25,21 @@ export function hashSecret(secret: string, saltHex?: string): SecretHash {
   return { saltHex: salt, secretHashHex: digest(salt, secret).toString("hex") };
 }
 
+/** A stored hash with its hex decoded, kept per stored object: every mutation checks one. */
+const decoded = new WeakMap<SecretHash, { salt: Buffer; expected: Buffer }>();
+
 /** Whether `secret` matches the stored hash, compared in constant time. */
 export function verifySecret(stored: SecretHash, secret: string): boolean {
-  const expected = Buffer.from(stored.secretHashHex, "hex");
-  const actual = digest(stored.saltHex, secret);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  let d = decoded.get(stored);
+  if (!d) {
+    d = {
+      salt: Buffer.from(stored.saltHex, "hex"),
+      expected: Buffer.from(stored.secretHashHex, "hex"),
+    };
+    decoded.set(stored, d);
+  }
+  const actual = createHash("sha256").update(d.salt).update(secret, "utf8").digest();
+  return d.expected.length === actual.length && timingSafeEqual(d.expected, actual);
 }
 
 /** Constant-time equality of two strings (for tokens). */

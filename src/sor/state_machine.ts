@@ -13,9 +13,9 @@ import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { SQLInputValue, StatementSync } from "node:sqlite";
 import { LedgerSqlApplier } from "../ledger/sql.ts";
-import type { LedgerEntry, LedgerOp } from "../ledger/types.ts";
+import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
-import { quoteIdent } from "../ledger/sql.ts";
+import { quoteIdent, type TableLayout } from "../ledger/sql.ts";
 import { type ApplyResult, decodeCommand, type SorCommand } from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
@@ -79,11 +79,70 @@ function fingerprint(cmd: SorCommand): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
 }
 
-function sqlValueSizeBytes(value: unknown): number {
-  if (value === null || value === undefined) return 0;
-  if (typeof value === "number" || typeof value === "bigint") return 8;
-  if (value instanceof Uint8Array) return value.length;
-  return Buffer.byteLength(String(value), "utf8");
+/**
+ * The stored size of one column as the table size limit counts it (`cellSizeBytes` of the value
+ * that was written): 8 for numbers, UTF-8 bytes of text, bytes of a blob, 0 for NULL.
+ */
+function storedColumnSizeSql(col: string): string {
+  return `CASE typeof(${col}) WHEN 'integer' THEN 8 WHEN 'real' THEN 8 ` +
+    `WHEN 'text' THEN length(CAST(${col} AS BLOB)) WHEN 'blob' THEN length(${col}) ELSE 0 END`;
+}
+
+/**
+ * SQL summing the stored size of rows, summed in SQLite since reading rows into JS cost more than
+ * the lookups. `one` takes one row's key columns as parameters (`keyParams`); `many` takes the
+ * keys of many rows as one JSON array (`keysJson`), one statement per batch since each call into
+ * SQLite has a fixed cost.
+ */
+function storedSizeSql(layout: TableLayout, rows: "one" | "many"): string {
+  const size = layout.columns.map(({ name }) => `(${storedColumnSizeSql(quoteIdent(name))})`);
+  const keyCols = layout.keys.map(quoteIdent);
+  // bytestring keys travel as hex (JSON has no bytes); integers beyond 2^53 as JSON numbers.
+  const fromJson = (path: string, k: string) =>
+    layout.types.get(k) === "bytestring" ? `unhex(${path})` : path;
+  const probe = rows === "one"
+    ? keyCols.map((k) => `${k} = ?`).join(" AND ")
+    : layout.keys.length === 1
+    ? `${keyCols[0]} IN (SELECT ${fromJson("value", layout.keys[0])} FROM json_each(?))`
+    : `(${keyCols.join(", ")}) IN (SELECT ${
+      layout.keys.map((k, i) => fromJson(`value ->> ${i}`, k)).join(", ")
+    } FROM json_each(?))`;
+  return `SELECT COALESCE(SUM(${size.join(" + ")}), 0) AS size FROM ${
+    quoteIdent(layout.name)
+  } WHERE ${probe}`;
+}
+
+/** One row's key as the parameters of `storedSizeSql(layout, "one")`. */
+function keyParams(layout: TableLayout, row: Record<string, Cell>): SQLInputValue[] {
+  return layout.keys.map((k): SQLInputValue => {
+    const cell = row[k];
+    const type = layout.types.get(k);
+    if (type === "bytestring") return new Uint8Array(Buffer.from(String(cell), "base64"));
+    if (type === "integer" && typeof cell === "string") return BigInt(cell);
+    return cell;
+  });
+}
+
+/** The keys of `rows` as the JSON array `storedSizeSql(layout, "many")` reads. */
+function keysJson(layout: TableLayout, rows: readonly Record<string, Cell>[]): string {
+  const cell = (k: string, v: Cell): string => {
+    const type = layout.types.get(k);
+    if (type === "bytestring") return `"${Buffer.from(String(v), "base64").toString("hex")}"`;
+    // A canonical integer beyond 2^53 is a decimal string: written as a JSON number, SQLite
+    // reads it as the exact 64-bit integer.
+    if (type === "integer") return String(v);
+    return JSON.stringify(v);
+  };
+  const parts: string[] = new Array(rows.length);
+  if (layout.keys.length === 1) {
+    const k = layout.keys[0];
+    for (let i = 0; i < rows.length; i++) parts[i] = cell(k, rows[i][k]);
+  } else {
+    for (let i = 0; i < rows.length; i++) {
+      parts[i] = `[${layout.keys.map((k) => cell(k, rows[i][k])).join(",")}]`;
+    }
+  }
+  return `[${parts.join(",")}]`;
 }
 
 function positiveInt(value: unknown, what: string, action: string): number {
@@ -106,7 +165,10 @@ export class SorStateMachine {
   #applier!: LedgerSqlApplier;
   #closed = false;
   /** Row lookups by key per physical table; cleared whenever the schema may have changed. */
-  readonly #rowLookups = new Map<string, StatementSync>();
+  readonly #rowLookups = new Map<
+    string,
+    { one: StatementSync; many: StatementSync; layout: TableLayout }
+  >();
 
   /** Opens (or creates) the SoR at `path`, a file path. */
   constructor(path: string) {
@@ -193,14 +255,19 @@ export class SorStateMachine {
   /** Runs `body` in one transaction that ends with the applied index set to `lastIndex`. */
   #batch<T>(lastIndex: number, body: () => T): T {
     const db = this.#db;
+    const cat = this.#catalog;
     db.exec("BEGIN IMMEDIATE");
+    cat.deferWrites(true);
     try {
       const result = body();
-      this.#catalog.setMeta(APPLIED_INDEX, lastIndex);
+      cat.setMeta(APPLIED_INDEX, lastIndex);
+      cat.deferWrites(false);
       db.exec("COMMIT");
       return result;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
+      cat.discardWrites();
+      cat.deferWrites(false);
       this.#forgetStatements();
       throw e;
     }
@@ -210,13 +277,16 @@ export class SorStateMachine {
   #command(body: () => ApplyResult): ApplyResult {
     const sp = this.#savepoint;
     sp.begin.run();
+    this.#catalog.beginCommand();
     try {
       const result = body();
       sp.release.run();
+      this.#catalog.commitCommand();
       return result;
     } catch (e) {
       sp.rollback.run();
       sp.release.run();
+      this.#catalog.rollbackCommand();
       // Cached layouts and statements may describe tables the rollback undid.
       this.#forgetStatements();
       if (!(e instanceof CtlError)) throw e;
@@ -236,7 +306,11 @@ export class SorStateMachine {
     const latestTs = this.#catalog.meta(LEADER_TS);
     const cmd = stamped.ts < latestTs ? { ...stamped, ts: latestTs } : stamped;
     if (cmd.ts > latestTs) this.#catalog.setMeta(LEADER_TS, cmd.ts);
-    if (cmd.type !== "mutate") this.#rowLookups.clear(); // DDL may change a table's layout
+    if (cmd.type !== "mutate") {
+      this.#rowLookups.clear(); // DDL may change a table's layout
+      // Other commands change rows wholesale (drop, clear, new writers): held-back writes first.
+      this.#catalog.flushWrites();
+    }
     const key = cmd.idempotencyKey;
     if (key !== undefined) {
       const fp = fingerprint(cmd);
@@ -270,7 +344,7 @@ export class SorStateMachine {
   #commit(ts: number, family: string | null, ops: LedgerOp[]): ApplyResult {
     if (ops.length === 0) return { ok: true, seq: this.#catalog.lastSeq() };
     const entry: LedgerEntry = { seq: this.#catalog.lastSeq() + 1, ts, family, ops };
-    this.#applier.apply(ops);
+    this.#applier.apply(ops, false);
     this.#catalog.appendLedger(entry);
     return { ok: true, seq: entry.seq };
   }
@@ -482,16 +556,28 @@ export class SorStateMachine {
     }
 
     const ops = mutationOps(family, mutations, (t) => cat.table(family, t));
+    // Size change per table: the new rows' sizes minus the stored sizes of the rows they
+    // replace or delete, summed in one query per table (keys are distinct within a batch).
     const deltas = new Map<string, number>();
+    const touched = new Map<string, { schema: TableSchema; keys: Record<string, Cell>[] }>();
     for (const op of ops) {
       if (op.op !== "upsert" && op.op !== "delete") continue;
-      const schema = cat.table(family, op.table)!;
-      const cells = op.op === "upsert" ? op.values : op.key;
-      let delta = -this.#storedRowSizeBytes(schema, cells);
+      let t = touched.get(op.table);
+      if (!t) {
+        t = { schema: cat.table(family, op.table)!, keys: [] };
+        touched.set(op.table, t);
+      }
+      let delta = 0;
       if (op.op === "upsert") {
-        for (const [name, type] of schema.fields) delta += cellSizeBytes(type, op.values[name]);
+        for (const [name, type] of t.schema.fields) delta += cellSizeBytes(type, op.values[name]);
+        t.keys.push(op.values);
+      } else {
+        t.keys.push(op.key);
       }
       deltas.set(op.table, (deltas.get(op.table) ?? 0) + delta);
+    }
+    for (const [table, { schema, keys }] of touched) {
+      deltas.set(table, deltas.get(table)! - this.#storedRowsSizeBytes(schema, keys));
     }
     for (const [table, delta] of deltas) {
       const size = Math.max(0, cat.tableSizeBytes(family, table) + delta);
@@ -522,28 +608,25 @@ export class SorStateMachine {
     return usage.windowStartMs === windowStartMs ? usage : { windowStartMs, rows: 0 };
   }
 
-  #storedRowSizeBytes(schema: TableSchema, key: Record<string, unknown>): number {
+  /** The stored size of the rows with these keys (absent rows count 0). */
+  #storedRowsSizeBytes(schema: TableSchema, keys: readonly Record<string, Cell>[]): number {
     const layout = this.#applier.layout(schema.family, schema.name);
     assert(layout, `table ${schema.family}.${schema.name} in catalog but not in SQLite`);
     const physical = physicalTableName(schema.family, schema.name);
-    let stmt = this.#rowLookups.get(physical);
-    if (!stmt) {
-      const where = layout.keys.map((k) => `${quoteIdent(k)} = ?`).join(" AND ");
-      stmt = this.#db.prepare(`SELECT * FROM ${quoteIdent(physical)} WHERE ${where}`);
-      stmt.setReadBigInts(true); // integers beyond 2^53 would otherwise throw
-      this.#rowLookups.set(physical, stmt);
+    let lookup = this.#rowLookups.get(physical);
+    if (!lookup) {
+      lookup = {
+        one: this.#db.prepare(storedSizeSql(layout, "one")),
+        many: this.#db.prepare(storedSizeSql(layout, "many")),
+        layout,
+      };
+      this.#rowLookups.set(physical, lookup);
     }
-    const types = new Map(layout.columns.map((c) => [c.name, c.type]));
-    const params = layout.keys.map((k): SQLInputValue => {
-      const cell = key[k] as string | number;
-      const type = types.get(k);
-      if (type === "bytestring") return new Uint8Array(Buffer.from(String(cell), "base64"));
-      if (type === "integer" && typeof cell === "string") return BigInt(cell);
-      return cell;
-    });
-    const row = stmt.get(...params);
-    if (!row) return 0;
-    return Object.values(row).reduce((sum: number, v) => sum + sqlValueSizeBytes(v), 0);
+    const row =
+      (keys.length === 1
+        ? lookup.one.get(...keyParams(lookup.layout, keys[0]))
+        : lookup.many.get(keysJson(lookup.layout, keys))) as { size: number | bigint };
+    return Number(row.size);
   }
 
   // --- reads ----------------------------------------------------------------------------------

@@ -321,6 +321,91 @@ Deno.test("the same commands on two fresh state machines give identical state", 
   }
 });
 
+Deno.test("one batch with failing commands leaves the state of applying them one at a time", () => {
+  // Within a batch the SoR holds back the rows every mutation rewrites (sizes, usage, leader
+  // time) and writes them once before the commit; a failing command must undo only its own.
+  const big = btoa("x".repeat(300));
+  const commands: SorCommandBody[] = [
+    {
+      type: "set_table_limit",
+      family: "fam",
+      table: "users",
+      maxSizeBytes: 200,
+      warnSizeBytes: 100,
+    },
+    { type: "set_writer_limit", writer: "writer1", rowsPerMinute: 8 },
+    {
+      type: "create_tables",
+      tables: [{ family: "fam", name: "small", fields: [["k", "string"]], keyFields: ["k"] }],
+    },
+    { type: "set_table_limit", family: "fam", table: "small", maxSizeBytes: 3, warnSizeBytes: 2 },
+    mutate([upsert("a", 1), upsert("b", 2)]),
+    mutate([upsert("c", 3, big)]), // over the table's max size
+    // users' new size is worked out before small's overflow is found: it must not stay
+    mutate([upsert("y", 1), { table: "small", delete: false, values: { k: "four" } }]),
+    mutate([upsert("a", 5), upsert("a", 6)]), // the same key twice
+    mutate([upsert("d", 4)]),
+    {
+      type: "set_table_limit",
+      family: "fam",
+      table: "users",
+      maxSizeBytes: 900,
+      warnSizeBytes: 800,
+    },
+    mutate([upsert("c", 3, big)]),
+    mutate([upsert("e"), upsert("f"), upsert("g"), upsert("h"), upsert("i")]), // over the rate
+    mutate([{ table: "users", delete: true, values: { id: "a" } }]),
+    mutate([upsert("b", 20)]),
+  ];
+  const stamp = (i: number) => 1_700_000_000_000 + i * 7;
+  const one = setup();
+  const batched = setup();
+  try {
+    const singly = commands.map((c, i) => {
+      one.ts = stamp(i);
+      return one.apply(c);
+    });
+    const first = batched.sor.appliedIndex() + 1;
+    const together = batched.sor.applyEntries(commands.map((c, i) => ({
+      index: first + i,
+      term: 1,
+      kind: "app" as const,
+      data: encodeCommand({ ...c, ts: stamp(i) }),
+    })));
+    assert.deepEqual(together, singly);
+    assert.deepEqual(
+      singly.map((r) => r.ok ? "ok" : r.error.code),
+      [
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "table_size_limit_exceeded",
+        "table_size_limit_exceeded",
+        "duplicate_key",
+        "ok",
+        "ok",
+        "ok",
+        "rate_limited",
+        "ok",
+        "ok",
+      ],
+    );
+    for (const t of [one, batched, (batched.reopen(), batched), (one.reopen(), one)]) {
+      assert.equal(t.sor.tableSizeBytes("fam", "users"), one.sor.tableSizeBytes("fam", "users"));
+      assert.deepEqual(t.sor.writerUsage("writer1"), one.sor.writerUsage("writer1"));
+    }
+    assert.equal(batched.sor.tableSizeBytes("fam", "users"), 9 + 9 + 9 + (1 + 8 + 300) - 9);
+    assert.deepEqual(batched.sor.writerUsage("writer1").rows, 2 + 1 + 1 + 1 + 1);
+    assert.deepEqual(batched.sor.checksums(), one.sor.checksums());
+    assert.deepEqual(batched.sor.ledger(0, 100), one.sor.ledger(0, 100));
+  } finally {
+    one.dispose();
+    batched.dispose();
+  }
+});
+
 Deno.test("a restart resumes at the stored applied index and refuses to apply it again", () => {
   const t = setup();
   try {

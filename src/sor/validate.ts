@@ -224,14 +224,14 @@ export function tableDefinition(
   return { family: f, name: t, fields: tuples, keyFields: keys };
 }
 
-function checkText(s: string, what: string): void {
+function checkText(s: string, what: () => string): void {
   if (!s.isWellFormed()) {
-    throw new CtlError("invalid_value", `Invalid value for ${what}: not well-formed Unicode`);
+    throw new CtlError("invalid_value", `Invalid value for ${what()}: not well-formed Unicode`);
   }
   if (s.includes("\u0000")) {
     throw new CtlError(
       "invalid_value",
-      `Invalid value for ${what}: contains a NUL character (use a binary field for bytes)`,
+      `Invalid value for ${what()}: contains a NUL character (use a binary field for bytes)`,
     );
   }
 }
@@ -258,23 +258,26 @@ function utf8Bytes(s: string): number {
 
 /** Validates one value against its field type and size; returns the canonical ledger cell. */
 export function canonicalCell(field: string, type: FieldType, value: unknown): Cell {
-  const what = `field "${field}" (${type})`;
   if (value === null) return null;
+  // Built only on failure: this runs for every cell of every mutation, twice (leader, apply).
+  const what = () => `field "${field}" (${type})`;
   const wrong = (expected: string) =>
     new CtlError(
       "invalid_value",
-      `Invalid value for ${what}: expected ${expected}, got ${describe(value)}`,
+      `Invalid value for ${what()}: expected ${expected}, got ${describe(value)}`,
     );
   switch (type) {
     case "string": {
       if (typeof value !== "string") throw wrong("a string");
       checkText(value, what);
+      // UTF-16 units never undercount code points, so a short string needs no counting.
+      if (value.length <= VALUE_LIMITS.stringCharsMax) return value;
       let chars = 0;
       for (const _ of value) chars++;
       if (chars > VALUE_LIMITS.stringCharsMax) {
         throw new CtlError(
           "invalid_value",
-          `Invalid value for ${what}: ${chars} characters, at most ${VALUE_LIMITS.stringCharsMax}`,
+          `Invalid value for ${what()}: ${chars} characters, at most ${VALUE_LIMITS.stringCharsMax}`,
         );
       }
       return value;
@@ -286,7 +289,7 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
       if (bytes > VALUE_LIMITS.textBytesMax) {
         throw new CtlError(
           "invalid_value",
-          `Invalid value for ${what}: ${bytes} bytes, at most ${VALUE_LIMITS.textBytesMax}`,
+          `Invalid value for ${what()}: ${bytes} bytes, at most ${VALUE_LIMITS.textBytesMax}`,
         );
       }
       return value;
@@ -297,7 +300,7 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
         if (!Number.isSafeInteger(value)) {
           throw new CtlError(
             "invalid_value",
-            `Invalid value for ${what}: ${value} is beyond 2^53 and may have lost precision; ` +
+            `Invalid value for ${what()}: ${value} is beyond 2^53 and may have lost precision; ` +
               "send it as a decimal string",
           );
         }
@@ -308,7 +311,7 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
         if (big < INT64_MIN || big > INT64_MAX) {
           throw new CtlError(
             "invalid_value",
-            `Invalid value for ${what}: ${value} is outside the signed 64-bit range`,
+            `Invalid value for ${what()}: ${value} is outside the signed 64-bit range`,
           );
         }
         const n = Number(big);
@@ -323,12 +326,12 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
     case "binary":
     case "bytestring": {
       if (typeof value !== "string") throw wrong("a base64 string");
-      const bytes = decodeBase64(value, what);
+      const bytes = decodeBase64(value, what());
       const max = type === "binary" ? VALUE_LIMITS.binaryBytesMax : VALUE_LIMITS.bytestringBytesMax;
       if (bytes.length > max) {
         throw new CtlError(
           "invalid_value",
-          `Invalid value for ${what}: ${bytes.length} bytes, at most ${max}`,
+          `Invalid value for ${what()}: ${bytes.length} bytes, at most ${max}`,
         );
       }
       return encodeBase64(bytes);
@@ -351,16 +354,37 @@ export function cellSizeBytes(type: FieldType, cell: Cell): number {
   }
 }
 
-function lowerCaseKeys(values: Record<string, unknown>, action: string): Map<string, unknown> {
+function lowerCaseKeys(
+  values: Record<string, unknown>,
+  action: () => string,
+): Map<string, unknown> {
   const out = new Map<string, unknown>();
-  for (const [raw, value] of Object.entries(values)) {
+  for (const raw in values) {
+    if (!Object.hasOwn(values, raw)) continue;
     const name = raw.toLowerCase();
     if (out.has(name)) {
-      throw new CtlError("bad_request", `${action}: field "${name}" is given twice`);
+      throw new CtlError("bad_request", `${action()}: field "${name}" is given twice`);
     }
-    out.set(name, value);
+    out.set(name, values[raw]);
   }
   return out;
+}
+
+/** What validating a row needs of a schema, derived once per schema object. */
+interface RowShape {
+  types: Map<string, FieldType>;
+  keys: Set<string>;
+}
+
+const rowShapes = new WeakMap<TableSchema, RowShape>();
+
+function rowShape(schema: TableSchema): RowShape {
+  let shape = rowShapes.get(schema);
+  if (!shape) {
+    shape = { types: new Map(schema.fields), keys: new Set(schema.keyFields) };
+    rowShapes.set(schema, shape);
+  }
+  return shape;
 }
 
 /** Validates a full-row upsert: every field present, no unknown field, no null key. */
@@ -368,12 +392,12 @@ export function upsertValues(
   schema: TableSchema,
   values: Record<string, unknown>,
 ): Record<string, Cell> {
-  const action = `Cannot upsert into table "${schema.name}"`;
+  const action = () => `Cannot upsert into table "${schema.name}"`;
   const given = lowerCaseKeys(values, action);
-  const known = new Set(schema.fields.map(([n]) => n));
+  const { types, keys } = rowShape(schema);
   for (const name of given.keys()) {
-    if (!known.has(name)) {
-      throw new CtlError("unknown_field", `${action}: unknown field "${name}"`);
+    if (!types.has(name)) {
+      throw new CtlError("unknown_field", `${action()}: unknown field "${name}"`);
     }
   }
   const out: Record<string, Cell> = {};
@@ -381,12 +405,12 @@ export function upsertValues(
     if (!given.has(name)) {
       throw new CtlError(
         "missing_field",
-        `${action}: field "${name}" is missing (an upsert replaces the whole row)`,
+        `${action()}: field "${name}" is missing (an upsert replaces the whole row)`,
       );
     }
     const cell = canonicalCell(name, type, given.get(name));
-    if (cell === null && schema.keyFields.includes(name)) {
-      throw new CtlError("invalid_value", `${action}: key field "${name}" is null`);
+    if (cell === null && keys.has(name)) {
+      throw new CtlError("invalid_value", `${action()}: key field "${name}" is null`);
     }
     out[name] = cell;
   }
@@ -398,14 +422,14 @@ export function deleteKey(
   schema: TableSchema,
   values: Record<string, unknown>,
 ): Record<string, Cell> {
-  const action = `Cannot delete from table "${schema.name}"`;
+  const action = () => `Cannot delete from table "${schema.name}"`;
   const given = lowerCaseKeys(values, action);
-  const types = new Map(schema.fields);
+  const { types, keys } = rowShape(schema);
   for (const name of given.keys()) {
-    if (!schema.keyFields.includes(name)) {
+    if (!keys.has(name)) {
       throw new CtlError(
         types.has(name) ? "bad_request" : "unknown_field",
-        `${action}: "${name}" is not a key field; a delete names exactly the key fields ${
+        `${action()}: "${name}" is not a key field; a delete names exactly the key fields ${
           JSON.stringify(schema.keyFields)
         }`,
       );
@@ -414,11 +438,11 @@ export function deleteKey(
   const out: Record<string, Cell> = {};
   for (const name of schema.keyFields) {
     if (!given.has(name)) {
-      throw new CtlError("missing_field", `${action}: key field "${name}" is missing`);
+      throw new CtlError("missing_field", `${action()}: key field "${name}" is missing`);
     }
     const cell = canonicalCell(name, types.get(name)!, given.get(name));
     if (cell === null) {
-      throw new CtlError("invalid_value", `${action}: key field "${name}" is null`);
+      throw new CtlError("invalid_value", `${action()}: key field "${name}" is null`);
     }
     out[name] = cell;
   }
@@ -433,17 +457,21 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 export function rejectUnknownKeys(
   obj: Record<string, unknown>,
   allowed: readonly string[],
-  action: string,
+  action: string | (() => string),
 ): void {
   for (const key of Object.keys(obj)) {
     if (!allowed.includes(key)) {
       throw new CtlError(
         "unknown_field",
-        `${action}: unknown field "${key}" (expected ${allowed.join(", ")})`,
+        `${typeof action === "string" ? action : action()}: unknown field "${key}" (expected ${
+          allowed.join(", ")
+        })`,
       );
     }
   }
 }
+
+const MUTATION_KEYS = ["table", "delete", "values"] as const;
 
 /** Checks the shape of a mutations array (not the values): at most 100 `{table, delete, values}`. */
 export function rawMutations(raw: unknown, family: string): RawMutation[] {
@@ -461,7 +489,7 @@ export function rawMutations(raw: unknown, family: string): RawMutation[] {
     if (!isPlainObject(m)) {
       throw new CtlError("bad_request", `${action}: mutation ${i} must be an object`);
     }
-    rejectUnknownKeys(m, ["table", "delete", "values"], `${action}: mutation ${i}`);
+    rejectUnknownKeys(m, MUTATION_KEYS, () => `${action}: mutation ${i}`);
     if (typeof m.table !== "string") {
       throw new CtlError("bad_request", `${action}: mutation ${i} has no "table"`);
     }
@@ -492,9 +520,16 @@ export function mutationOps(
     );
   }
   const seenKeys = new Set<string>();
+  // A batch names few tables, usually one: check each name and look its schema up once.
+  const tables = new Map<string, { table: string; schema: TableSchema | undefined }>();
   return mutations.map((m) => {
-    const table = tableName(m.table);
-    const schema = schemaOf(table);
+    let named = tables.get(m.table);
+    if (!named) {
+      const table = tableName(m.table);
+      named = { table, schema: schemaOf(table) };
+      tables.set(m.table, named);
+    }
+    const { table, schema } = named;
     if (!schema) {
       throw new CtlError(
         "table_not_found",
@@ -505,7 +540,9 @@ export function mutationOps(
       ? { op: "delete", family, table, key: deleteKey(schema, m.values) }
       : { op: "upsert", family, table, values: upsertValues(schema, m.values) };
     const cells = op.op === "delete" ? op.key : op.values;
-    const identity = JSON.stringify([table, schema.keyFields.map((k) => cells[k])]);
+    const identity = schema.keyFields.length === 1
+      ? `${table}\u0000${typeof cells[schema.keyFields[0]]}\u0000${cells[schema.keyFields[0]]}`
+      : JSON.stringify([table, schema.keyFields.map((k) => cells[k])]);
     if (seenKeys.has(identity)) {
       throw new CtlError(
         "duplicate_key",
