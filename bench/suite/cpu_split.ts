@@ -1,0 +1,114 @@
+/**
+ * Where the machine's CPU goes under one write load: starts a 3-member ctl (or etcd) cluster,
+ * drives it with the same closed-loop HTTP client as `deno task bench`, and reads each process's
+ * CPU time (user + system, from /proc) before and after. Prints CPU per acknowledged write for
+ * the load generator, the leader and each follower.
+ *
+ *   deno run -A bench/suite/cpu_split.ts [--system ctl|etcd] [--clients 64] [--rows 1]
+ *                                        [--seconds 10] [--etcd /usr/bin/etcd]
+ *
+ * Unlike `profile.ts` nothing is instrumented, so the figures are the processes' own cost; on a
+ * 2-core machine they show how much of the budget the client takes and how close to saturation
+ * the cluster runs.
+ */
+import { parseArgs } from "node:util";
+import { runLoad } from "./load.ts";
+import { quantile } from "./stats.ts";
+import { CtlSystem, ETCD_DEFAULT, EtcdSystem, KEYS, type KvSystem } from "./systems.ts";
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // Fields after the command name, which may itself hold spaces: utime and stime are 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes of the cluster, found by their data directory on the command line. */
+function clusterProcesses(dir: string): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
+      if (cmd.some((a) => a.includes(dir))) {
+        const flag = cmd.findIndex((a) => a === "--id" || a === "--name"); // ctl, etcd
+        const id = flag >= 0 ? cmd[flag + 1] : e.name;
+        found.set(Number(e.name), id);
+      }
+    } catch { /* exited meanwhile */ }
+  }
+  return found;
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    system: { type: "string", default: "ctl" },
+    clients: { type: "string", default: "64" },
+    rows: { type: "string", default: "1" },
+    seconds: { type: "string", default: "10" },
+    etcd: { type: "string", default: ETCD_DEFAULT },
+  },
+});
+const clients = Number(values.clients);
+const rows = Number(values.rows);
+const seconds = Number(values.seconds);
+
+const dir = Deno.makeTempDirSync({ prefix: "ctl-cpu-split-" });
+const sys: KvSystem = values.system === "etcd"
+  ? await EtcdSystem.start(values.etcd!, dir)
+  : await CtlSystem.start(dir);
+try {
+  const url = await sys.leaderUrl();
+  const leaderPort = new URL(url).port;
+  let key = 0;
+  const send = (c: Deno.HttpClient) => sys.write(c, url, rows, (key += rows) % KEYS);
+  await runLoad(send, { concurrency: clients, durationMs: 2_000 }); // warm-up
+  const procs = clusterProcesses(dir);
+  procs.set(Deno.pid, "client");
+  const before = new Map([...procs.keys()].map((p) => [p, cpuSeconds(p) ?? 0]));
+  const t0 = performance.now();
+  const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000 });
+  const wallSeconds = (performance.now() - t0) / 1000;
+  let total = 0;
+  console.log(
+    `${values.system}: ${clients} clients × ${rows} row(s): ${
+      run.perSecond.toFixed(0)
+    } writes/s, ` +
+      `p50 ${quantile(run.latenciesMs, 0.5).toFixed(2)} ms`,
+  );
+  for (const [pid, name] of procs) {
+    const used = (cpuSeconds(pid) ?? before.get(pid)!) - before.get(pid)!;
+    total += used;
+    const args = pid === Deno.pid ? [] : Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+    // The member whose own client listener is the leader's URL (ctl --listen, etcd
+    // --listen-client-urls); every member's peer list names the leader too.
+    const listen = args[args.indexOf("--listen") + 1] ?? "";
+    const clientUrls = args[args.indexOf("--listen-client-urls") + 1] ?? "";
+    const role = pid === Deno.pid
+      ? "load generator"
+      : [listen, clientUrls].some((a) => a.endsWith(`:${leaderPort}`))
+      ? "leader"
+      : "follower";
+    console.log(
+      `  ${name.padEnd(8)} ${role.padEnd(15)} ${
+        (100 * used / wallSeconds).toFixed(0).padStart(4)
+      }% ` +
+        `of a core, ${(1e6 * used / run.ok).toFixed(0).padStart(6)} µs CPU per write`,
+    );
+  }
+  console.log(
+    `  total: ${(100 * total / wallSeconds).toFixed(0)}% of ${navigator.hardwareConcurrency} ` +
+      `cores, ${(1e6 * total / run.ok).toFixed(0)} µs CPU per write`,
+  );
+} finally {
+  await sys.stop();
+  Deno.removeSync(dir, { recursive: true });
+}
