@@ -36,6 +36,17 @@ import {
 } from "./validate.ts";
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
 import { copyDatabase, sqlString } from "../util/sqlite_worker.ts";
+import { WalCheckpointer } from "../util/wal_checkpointer.ts";
+import { getLogger } from "@logtape/logtape";
+
+const logger = getLogger(["ctl", "sor"]);
+
+/**
+ * How often the worker checkpoints the SoR. Pages rewritten within the interval are copied to
+ * the database file once: 2 s against 200 ms gave 15% more 100-row writes/s (less I/O, which
+ * also delays the Raft log's fsyncs), for a WAL of up to a few tens of MB under load.
+ */
+const CHECKPOINT_INTERVAL_MS = 2_000;
 
 /** Limits used when a table or writer has none of its own (ctlstore's defaults). */
 export const DEFAULT_LIMITS = {
@@ -163,6 +174,7 @@ export class SorStateMachine {
   #savepoint!: { begin: StatementSync; release: StatementSync; rollback: StatementSync };
   #catalog!: SorCatalog;
   #applier!: LedgerSqlApplier;
+  #checkpointer!: WalCheckpointer;
   #closed = false;
   /** Row lookups by key per physical table; cleared whenever the schema may have changed. */
   readonly #rowLookups = new Map<
@@ -183,6 +195,12 @@ export class SorStateMachine {
     // from the Raft log, since the applied index is lost with it.
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA busy_timeout = 5000");
+    // Checkpoints (two fsyncs) run on a worker, not inside a COMMIT on the Raft loop.
+    db.exec("PRAGMA wal_autocheckpoint = 0");
+    this.#checkpointer = new WalCheckpointer(this.#path, (message) => {
+      logger.warn("SoR checkpoints fall back to SQLite's own: {message}", { message });
+      if (this.#db === db && db.isOpen) db.exec("PRAGMA wal_autocheckpoint = 1000");
+    }, CHECKPOINT_INTERVAL_MS);
     this.#db = db;
     this.#savepoint = {
       begin: db.prepare("SAVEPOINT command"),
@@ -263,6 +281,8 @@ export class SorStateMachine {
       cat.setMeta(APPLIED_INDEX, lastIndex);
       cat.deferWrites(false);
       db.exec("COMMIT");
+      this.#checkpointer.poke();
+      if (this.#checkpointer.takeCompleted()) db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
       return result;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -790,6 +810,7 @@ export class SorStateMachine {
     }
     const staging = `${this.#path}.restore`;
     Deno.writeFileSync(staging, data);
+    this.#checkpointer.close();
     this.#db.close();
     this.#rowLookups.clear();
     for (const suffix of ["-wal", "-shm"]) {
@@ -812,6 +833,7 @@ export class SorStateMachine {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#checkpointer.close();
     this.#db.close();
   }
 }
