@@ -26,9 +26,14 @@ export async function readBodyCapped(
     throw tooLarge(declared);
   }
   if (!req.body) return new Uint8Array();
-  // HTTP framing holds a body to its declared length, so one within the cap is read whole
-  // (the runtime's fast path); without a length, bytes are counted as they arrive.
-  if (declared !== null && /^\d+$/.test(declared)) return await req.bytes();
+  // HTTP framing holds a body to its declared length, so one within the cap is read whole (the
+  // runtime's fast path); counted again in case the Request was built in-process, where nothing
+  // enforces the length. Without a length, bytes are counted as they arrive.
+  if (declared !== null && /^\d+$/.test(declared)) {
+    const bytes = await req.bytes();
+    if (bytes.length > maxBytes) throw tooLarge(`more than ${maxBytes}`);
+    return bytes;
+  }
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
