@@ -182,9 +182,15 @@ export class SorStateMachine {
     { one: StatementSync; many: StatementSync; layout: TableLayout }
   >();
 
-  /** Opens (or creates) the SoR at `path`, a file path. */
-  constructor(path: string) {
+  readonly #checkpointIntervalMs: number;
+
+  /**
+   * Opens (or creates) the SoR at `path`, a file path. `checkpointIntervalMs`: how often the
+   * worker checkpoints (tests shorten it).
+   */
+  constructor(path: string, options: { checkpointIntervalMs?: number } = {}) {
     this.#path = path;
+    this.#checkpointIntervalMs = options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS;
     this.#open();
   }
 
@@ -200,7 +206,7 @@ export class SorStateMachine {
     this.#checkpointer = new WalCheckpointer(this.#path, (message) => {
       logger.warn("SoR checkpoints fall back to SQLite's own: {message}", { message });
       if (this.#db === db && db.isOpen) db.exec("PRAGMA wal_autocheckpoint = 1000");
-    }, CHECKPOINT_INTERVAL_MS);
+    }, this.#checkpointIntervalMs);
     this.#db = db;
     this.#savepoint = {
       begin: db.prepare("SAVEPOINT command"),
