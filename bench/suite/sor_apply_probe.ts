@@ -28,7 +28,6 @@ export function probeSorApply(
   entries: number,
   batch: number,
   rows = 1,
-  envelopes = true,
 ): SorProbe {
   // 1. The real state machine.
   const t = new TestSor();
@@ -124,8 +123,8 @@ export function probeSorApply(
   };
   return {
     sorApplyUsPerEntry,
-    perEntryTxUsPerEntry: envelopes ? envelope(false) : NaN,
-    perBatchTxUsPerEntry: envelopes ? envelope(true) : NaN,
+    perEntryTxUsPerEntry: envelope(false),
+    perBatchTxUsPerEntry: envelope(true),
   };
 }
 

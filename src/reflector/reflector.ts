@@ -267,8 +267,7 @@ export class Reflector {
    */
   #checkpointPeriodically(): void {
     if (!this.#checkpointerFailed) {
-      this.#checkpointer.poke();
-      if (this.#checkpointer.takeCompleted()) this.#writer.checkpoint("PASSIVE");
+      this.#checkpointer.afterCommit(() => this.#writer.checkpoint("PASSIVE"));
       return;
     }
     const now = performance.now();

@@ -11,11 +11,11 @@
 import { DatabaseSync } from "node:sqlite";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
-import type { SQLInputValue, StatementSync } from "node:sqlite";
+import type { StatementSync } from "node:sqlite";
 import { LedgerSqlApplier } from "../ledger/sql.ts";
 import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
-import { quoteIdent, type TableLayout } from "../ledger/sql.ts";
+import { cellToSql, quoteIdent, type TableLayout } from "../ledger/sql.ts";
 import { type ApplyResult, decodeCommand, type SorCommand } from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
@@ -101,7 +101,7 @@ function storedColumnSizeSql(col: string): string {
 
 /**
  * SQL summing the stored size of rows, summed in SQLite since reading rows into JS cost more than
- * the lookups. `one` takes one row's key columns as parameters (`keyParams`); `many` takes the
+ * the lookups. `one` takes one row's key columns as parameters (`cellToSql` of each); `many` takes the
  * keys of many rows as one JSON array (`keysJson`), one statement per batch since each call into
  * SQLite has a fixed cost.
  */
@@ -121,17 +121,6 @@ function storedSizeSql(layout: TableLayout, rows: "one" | "many"): string {
   return `SELECT COALESCE(SUM(${size.join(" + ")}), 0) AS size FROM ${
     quoteIdent(layout.name)
   } WHERE ${probe}`;
-}
-
-/** One row's key as the parameters of `storedSizeSql(layout, "one")`. */
-function keyParams(layout: TableLayout, row: Record<string, Cell>): SQLInputValue[] {
-  return layout.keys.map((k): SQLInputValue => {
-    const cell = row[k];
-    const type = layout.types.get(k);
-    if (type === "bytestring") return new Uint8Array(Buffer.from(String(cell), "base64"));
-    if (type === "integer" && typeof cell === "string") return BigInt(cell);
-    return cell;
-  });
 }
 
 /** The keys of `rows` as the JSON array `storedSizeSql(layout, "many")` reads. */
@@ -177,10 +166,7 @@ export class SorStateMachine {
   #checkpointer!: WalCheckpointer;
   #closed = false;
   /** Row lookups by key per physical table; cleared whenever the schema may have changed. */
-  readonly #rowLookups = new Map<
-    string,
-    { one: StatementSync; many: StatementSync; layout: TableLayout }
-  >();
+  readonly #rowLookups = new Map<string, { one: StatementSync; many: StatementSync }>();
 
   readonly #checkpointIntervalMs: number;
 
@@ -287,8 +273,7 @@ export class SorStateMachine {
       cat.setMeta(APPLIED_INDEX, lastIndex);
       cat.deferWrites(false);
       db.exec("COMMIT");
-      this.#checkpointer.poke();
-      if (this.#checkpointer.takeCompleted()) db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get();
+      this.#checkpointer.afterCommit(() => db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get());
       return result;
     } catch (e) {
       if (db.isTransaction) db.exec("ROLLBACK");
@@ -644,14 +629,13 @@ export class SorStateMachine {
       lookup = {
         one: this.#db.prepare(storedSizeSql(layout, "one")),
         many: this.#db.prepare(storedSizeSql(layout, "many")),
-        layout,
       };
       this.#rowLookups.set(physical, lookup);
     }
     const row =
       (keys.length === 1
-        ? lookup.one.get(...keyParams(lookup.layout, keys[0]))
-        : lookup.many.get(keysJson(lookup.layout, keys))) as { size: number | bigint };
+        ? lookup.one.get(...layout.keys.map((k) => cellToSql(layout.types.get(k)!, keys[0][k])))
+        : lookup.many.get(keysJson(layout, keys))) as { size: number | bigint };
     return Number(row.size);
   }
 

@@ -133,16 +133,18 @@ export class WalCheckpointer {
   }
 
   /**
-   * True once after each checkpoint the worker completed. The owner then checkpoints on its own
-   * connection between two of its transactions: only the frames written meanwhile are left to
-   * copy, and with none added during that checkpoint SQLite starts the WAL over at the next
-   * write. Checkpoints that run beside a busy writer never catch up with it, so without this the
-   * WAL would grow for as long as writes go on.
+   * For the owner to call after each of its commits: asks for a checkpoint (`poke`) and, once
+   * after each checkpoint the worker completed, runs `finishHere`, the owner's own PASSIVE
+   * checkpoint between two of its transactions: only the frames written meanwhile are left to
+   * copy, and with none added during it SQLite starts the WAL over at the next write.
+   * Checkpoints that run beside a busy writer never catch up with it, so without this the WAL
+   * would grow for as long as writes go on.
    */
-  takeCompleted(): boolean {
-    const completed = this.#completed;
+  afterCommit(finishHere: () => void): void {
+    this.poke();
+    if (!this.#completed) return;
     this.#completed = false;
-    return completed;
+    finishHere();
   }
 
   /** Resolves with the report of the next checkpoint that ends (for tests and tools). */
