@@ -10,12 +10,15 @@
  *     once.
  *
  *   deno run -A bench/suite/sor_apply_probe.ts [--entries 10000] [--batch 20] [--rows 1]
+ *                                              [--prepared]
  *
  * `--rows N` makes each command N rows (distinct keys), for the per-row cost of 100-row batches.
+ * `--prepared` applies as the leader does its own proposals (the command it built and validated
+ * beside the bytes), instead of decoding and validating the bytes as a follower does.
  */
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-import { encodeCommand } from "../../src/sor/commands.ts";
+import { encodeCommand, type SorCommandBody } from "../../src/sor/commands.ts";
 import { TestSor } from "../../src/sor/testing.ts";
 
 export interface SorProbe {
@@ -28,6 +31,7 @@ export function probeSorApply(
   entries: number,
   batch: number,
   rows = 1,
+  prepared = false,
 ): SorProbe {
   // 1. The real state machine.
   const t = new TestSor();
@@ -45,22 +49,23 @@ export function probeSorApply(
     });
     t.registerWriter("writer1", "secret-one");
     t.ok({ type: "set_writer_limit", writer: "writer1", rowsPerMinute: 100_000_000 });
-    const make = (i: number) => ({
-      index: t.sor.appliedIndex() + 1 + i,
-      term: 1,
-      kind: "app" as const,
-      data: encodeCommand({
-        type: "mutate",
-        family: "bench",
-        writer: "writer1",
-        mutations: Array.from({ length: rows }, (_, r) => ({
-          table: "rows",
-          delete: false,
-          values: { k: `k${(i * rows + r) % 10_000}`, v: `v${i}` },
-        })),
-        ts: t.ts,
-      }),
+    const body = (i: number): SorCommandBody => ({
+      type: "mutate",
+      family: "bench",
+      writer: "writer1",
+      mutations: Array.from({ length: rows }, (_, r) => ({
+        table: "rows",
+        delete: false,
+        values: { k: `k${(i * rows + r) % 10_000}`, v: `v${i}` },
+      })),
     });
+    const make = (i: number) =>
+      // The leader applies its own proposals with the command it built beside the bytes.
+      prepared ? t.preparedEntry(body(i), t.sor.appliedIndex() + 1 + i) : {
+        index: t.sor.appliedIndex() + 1 + i,
+        kind: "app" as const,
+        data: encodeCommand({ ...body(i), ts: t.ts }),
+      };
     const all = Array.from({ length: entries }, (_, i) => make(i));
     const t0 = performance.now();
     for (let i = 0; i < all.length; i += batch) {
@@ -135,12 +140,14 @@ if (import.meta.main) {
       entries: { type: "string", default: "10000" },
       batch: { type: "string", default: "20" },
       rows: { type: "string", default: "1" },
+      prepared: { type: "boolean", default: false },
     },
   });
   const rows = Number(values.rows);
-  const r = probeSorApply(Number(values.entries), Number(values.batch), rows);
+  const r = probeSorApply(Number(values.entries), Number(values.batch), rows, values.prepared);
   console.log(
-    `SorStateMachine.applyEntries, ${rows}-row mutate, ${values.batch} per call: ` +
+    `SorStateMachine.applyEntries (${values.prepared ? "leader, prepared" : "from bytes"}), ` +
+      `${rows}-row mutate, ${values.batch} per call: ` +
       `${r.sorApplyUsPerEntry.toFixed(0)} µs/entry, ${
         (r.sorApplyUsPerEntry / rows).toFixed(1)
       } µs/row`,

@@ -6,7 +6,7 @@
  * Writes reaching a follower are forwarded to the leader before anything else happens to them.
  */
 import { type Context, Hono } from "hono";
-import type { SorCommand, SorCommandBody } from "../sor/commands.ts";
+import type { PreparedCommand, SorCommand, SorCommandBody } from "../sor/commands.ts";
 import { CtlError } from "../sor/errors.ts";
 import { hashSecret } from "../sor/secrets.ts";
 import { DEFAULT_LIMITS } from "../sor/state_machine.ts";
@@ -133,7 +133,12 @@ export function createExecutiveApp(
   };
 
   /** Stamps, proposes and unwraps a command; returns the ledger seq. */
-  const propose = async (c: Ctx, principal: string, body: SorCommandBody): Promise<number> => {
+  const propose = async (
+    c: Ctx,
+    principal: string,
+    body: SorCommandBody,
+    mutation?: PreparedCommand["mutation"],
+  ): Promise<number> => {
     const key = c.req.header("idempotency-key");
     const cmd: SorCommand = {
       ...body,
@@ -143,7 +148,7 @@ export function createExecutiveApp(
         ? { idempotencyKey: JSON.stringify([principal, idempotencyKey(key)]) }
         : {}),
     };
-    const result = await deps.propose(cmd);
+    const result = await deps.propose(cmd, mutation);
     if (!result.ok) throw CtlError.fromBody(result.error);
     return result.seq;
   };
@@ -329,7 +334,12 @@ export function createExecutiveApp(
         `Cannot apply mutations: family "${family}" does not exist`,
       );
     }
-    mutationOps(family, mutations, (t) => deps.sor.tableSchema(family, t));
+    const schemas = new Map<string, TableSchema>();
+    const ops = mutationOps(family, mutations, (t) => {
+      const schema = deps.sor.tableSchema(family, t);
+      if (schema !== undefined) schemas.set(t, schema);
+      return schema;
+    });
     const seq = await propose(c, `writer:${writer}`, {
       type: "mutate",
       family,
@@ -337,7 +347,7 @@ export function createExecutiveApp(
       mutations,
       ...(cookie !== undefined ? { cookieBase64: cookie } : {}),
       ...(checkCookie !== undefined ? { checkCookieBase64: checkCookie } : {}),
-    });
+    }, { ops, schemas });
     // Tables past their warn size still accept writes; say so while there is room to act.
     const warnings: string[] = [];
     for (const table of new Set(mutations.map((m) => m.table.toLowerCase()))) {

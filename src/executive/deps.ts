@@ -2,7 +2,7 @@
  * What the executive's HTTP layer needs from the node it runs on. The real implementation wraps
  * the Raft node; `local.ts` applies commands directly to a SorStateMachine for tests.
  */
-import type { ApplyResult, SorCommand } from "../sor/commands.ts";
+import type { ApplyResult, PreparedCommand, SorCommand } from "../sor/commands.ts";
 import type { SorStateMachine } from "../sor/state_machine.ts";
 
 /** The health report behind `GET /status`. */
@@ -27,8 +27,10 @@ export interface ExecutiveDeps {
   /**
    * Proposes a stamped command and resolves with its apply result once committed and applied on
    * this node (the leader). Rejects with a `CtlError` (`no_leader`) when leadership is lost.
+   * `mutation`: the request's validated mutations, which the leader's apply reuses while the
+   * schemas they were checked against stand.
    */
-  propose(cmd: SorCommand): Promise<ApplyResult>;
+  propose(cmd: SorCommand, mutation?: PreparedCommand["mutation"]): Promise<ApplyResult>;
   /** Resolves once this node's SoR reflects every write committed before the call (ReadIndex). */
   readBarrier(): Promise<void>;
   /** The local SoR, read side only: the HTTP layer never applies to it. */

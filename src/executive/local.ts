@@ -2,7 +2,12 @@
  * A single-node, in-process executive backend: commands apply straight to a SorStateMachine,
  * with no Raft. For tests (ours and other components') and for trying the HTTP API.
  */
-import { type ApplyResult, encodeCommand, type SorCommand } from "../sor/commands.ts";
+import {
+  type ApplyResult,
+  encodeCommand,
+  PreparedCommand,
+  type SorCommand,
+} from "../sor/commands.ts";
 import { SorStateMachine } from "../sor/state_machine.ts";
 import type { ExecutiveDeps, ExecutiveStatus } from "./deps.ts";
 import { SeqWatch } from "./seq_watch.ts";
@@ -38,8 +43,14 @@ export class LocalExecutive implements ExecutiveDeps {
     this.#watch = new SeqWatch(this.sor.lastSeq());
   }
 
-  propose(cmd: SorCommand): Promise<ApplyResult> {
-    const result = this.sor.apply(this.sor.appliedIndex() + 1, encodeCommand(cmd));
+  propose(cmd: SorCommand, mutation?: PreparedCommand["mutation"]): Promise<ApplyResult> {
+    // As a Raft leader applies its own proposal: the bytes, with the command beside them.
+    const [result] = this.sor.applyEntries([{
+      index: this.sor.appliedIndex() + 1,
+      kind: "app",
+      data: encodeCommand(cmd),
+      local: new PreparedCommand(cmd, mutation),
+    }]) as [ApplyResult];
     this.#watch.notify(this.sor.lastSeq());
     return Promise.resolve(result);
   }

@@ -5,7 +5,12 @@
  */
 import { NotLeaderError, RaftNodeError } from "../raftnode/errors.ts";
 import type { RaftNode } from "../raftnode/raft_node.ts";
-import { type ApplyResult, encodeCommand, type SorCommand } from "../sor/commands.ts";
+import {
+  type ApplyResult,
+  encodeCommand,
+  PreparedCommand,
+  type SorCommand,
+} from "../sor/commands.ts";
 import { CtlError } from "../sor/errors.ts";
 import type { SorStateMachine } from "../sor/state_machine.ts";
 import type { ExecutiveDeps, ExecutiveStatus, MembershipDeps } from "./deps.ts";
@@ -86,10 +91,14 @@ export function createRaftExecutiveDeps(o: RaftDepsOptions): ExecutiveDeps {
     destructiveChanges: o.destructiveChanges,
     membership,
     now: o.now ?? Date.now,
-    propose: (cmd: SorCommand) =>
+    propose: (cmd: SorCommand, mutation?: PreparedCommand["mutation"]) =>
       mapped(
         `apply ${cmd.type}`,
-        async () => (await node.propose(encodeCommand(cmd))) as ApplyResult,
+        async () =>
+          (await node.propose(
+            encodeCommand(cmd),
+            new PreparedCommand(cmd, mutation),
+          )) as ApplyResult,
       ),
     readBarrier: () => mapped("read consistently", () => node.readIndex()),
     isLeader: () => node.isLeader(),

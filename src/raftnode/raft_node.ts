@@ -109,6 +109,8 @@ interface Pending {
   resolve(result: unknown): void;
   reject(err: Error): void;
   timer: ReturnType<typeof setTimeout>;
+  /** The proposer's `local` (see `StateMachineEntry.local`). */
+  local?: unknown;
 }
 
 interface ReadWaiter extends Pending {
@@ -326,9 +328,10 @@ export class RaftNode {
 
   /**
    * Proposes `data`; resolves with the state machine's result once the entry is committed and
-   * applied here. Fails fast with NotLeaderError on a follower.
+   * applied here. Fails fast with NotLeaderError on a follower. `local` is handed to this
+   * member's state machine with the entry (`StateMachineEntry.local`), never sent or stored.
    */
-  propose(data: Uint8Array): Promise<unknown> {
+  propose(data: Uint8Array, local?: unknown): Promise<unknown> {
     if (this.stopped) return Promise.reject(new RaftNodeError("STOPPED", "Node is stopped"));
     if (this.role !== "leader") return Promise.reject(new NotLeaderError(this.leader));
     if (data.length > this.o.proposalBytesMax) {
@@ -355,7 +358,7 @@ export class RaftNode {
           ),
         );
       }, this.o.proposalTimeoutMs);
-      this.pending.set(seq, { resolve, reject, timer });
+      this.pending.set(seq, { resolve, reject, timer, local });
       this.queuedProposals.push({ seq, data });
       this.wake();
     });
@@ -721,6 +724,7 @@ export class RaftNode {
       if (e.index <= this.applied) continue;
       let kind: "app" | "internal" = "internal";
       let data: Uint8Array = new Uint8Array(0);
+      let local: unknown;
       if (e.type === "conf") {
         this.membershipChangedAt = e.index;
         const cs = this.core.applyConfChange(e);
@@ -730,13 +734,22 @@ export class RaftNode {
         if (payload?.kind === "app") {
           kind = "app";
           data = payload.payload;
-          if (payload.origin === this.origin) mine.push({ at: batch.length, seq: payload.seq });
+          if (payload.origin === this.origin) {
+            mine.push({ at: batch.length, seq: payload.seq });
+            local = this.pending.get(payload.seq)?.local;
+          }
         } else if (payload?.kind === "peer") {
           this.membershipChangedAt = e.index;
           peersChanged = this.recordPeer(payload.id, payload.url) || peersChanged;
         }
       }
-      if (e.index > smApplied) batch.push({ index: e.index, term: e.term, kind, data });
+      if (e.index > smApplied) {
+        batch.push(
+          local === undefined
+            ? { index: e.index, term: e.term, kind, data }
+            : { index: e.index, term: e.term, kind, data, local },
+        );
+      }
     }
     if (peersChanged) await this.persistPeers();
     if (batch.length > 0) {

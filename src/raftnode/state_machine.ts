@@ -10,6 +10,13 @@ export interface StateMachineEntry {
    */
   kind: "app" | "internal";
   data: Uint8Array;
+  /**
+   * What the proposer passed to `propose` beside `data`, given back only on the member that
+   * proposed the entry, in the same process, while the proposal is still pending. A state
+   * machine may use it to skip decoding `data` again, never as an input that differs from it:
+   * every other replica has only `data`.
+   */
+  local?: unknown;
 }
 
 /**

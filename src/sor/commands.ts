@@ -7,7 +7,7 @@
  * happens again at apply, because the schema may change between proposal and commit.
  * Secrets never enter the log: the leader salts and hashes them first.
  */
-import type { FieldTuple } from "../ledger/types.ts";
+import type { FieldTuple, LedgerOp } from "../ledger/types.ts";
 import { CtlError } from "./errors.ts";
 import type { ErrorBody } from "./errors.ts";
 import type { RawMutation, TableSchema } from "./validate.ts";
@@ -87,6 +87,24 @@ const COMMAND_TYPES: ReadonlySet<string> = new Set<SorCommandType>([
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * A command as the leader built it, handed to the leader's own apply beside its encoded bytes
+ * (`StateMachineEntry.local`) so that the leader does not decode and validate one request twice.
+ * Only a cache of what the bytes say, never different input: `cmd` is what `decodeCommand` of
+ * `encodeCommand(cmd)` gives (it holds only JSON values, -0 aside, which no cell keeps), and
+ * `mutation.ops` stand only while each table's schema is still the very object they were
+ * validated against (a schema change replaces it); otherwise apply validates again.
+ */
+export class PreparedCommand {
+  constructor(
+    readonly cmd: SorCommand,
+    readonly mutation?: {
+      ops: LedgerOp[];
+      schemas: ReadonlyMap<string, TableSchema>;
+    },
+  ) {}
+}
 
 /** Encodes a command as a Raft entry payload (UTF-8 JSON). */
 export function encodeCommand(cmd: SorCommand): Uint8Array {

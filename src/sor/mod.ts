@@ -3,6 +3,7 @@ export {
   type ApplyResult,
   decodeCommand,
   encodeCommand,
+  PreparedCommand,
   type SorCommand,
   type SorCommandBody,
 } from "./commands.ts";

@@ -16,7 +16,7 @@ import { LedgerSqlApplier } from "../ledger/sql.ts";
 import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
 import { cellToSql, quoteIdent, type TableLayout } from "../ledger/sql.ts";
-import { type ApplyResult, decodeCommand, type SorCommand } from "./commands.ts";
+import { type ApplyResult, decodeCommand, PreparedCommand, type SorCommand } from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
 import { type SecretHash, verifySecret } from "./secrets.ts";
@@ -78,6 +78,8 @@ export interface CommittedEntry {
   /** "internal": a no-op or membership entry: only its index is recorded. */
   kind: "app" | "internal";
   data: Uint8Array;
+  /** On the leader, the `PreparedCommand` it proposed these bytes with: saves decoding them. */
+  local?: unknown;
 }
 
 function assert(condition: unknown, message: string): asserts condition {
@@ -154,6 +156,9 @@ function positiveInt(value: unknown, what: string, action: string): number {
   }
   return value;
 }
+
+/** The leader's validation of a mutate command (`PreparedCommand.mutation`). */
+type PreparedMutation = PreparedCommand["mutation"];
 
 /** The SoR: schema catalog, writers, limits, ledger and data tables in one SQLite file. */
 export class SorStateMachine {
@@ -241,6 +246,10 @@ export class SorStateMachine {
     return this.#batch(entries[entries.length - 1].index, () =>
       entries.map((e) => {
         if (e.kind === "internal") return null;
+        if (e.local instanceof PreparedCommand) {
+          const prepared = e.local;
+          return this.#command(() => this.#applyCommand(prepared.cmd, e.index, prepared.mutation));
+        }
         let cmd: SorCommand;
         try {
           cmd = decodeCommand(e.data);
@@ -311,7 +320,7 @@ export class SorStateMachine {
     this.#rowLookups.clear();
   }
 
-  #applyCommand(stamped: SorCommand, index: number): ApplyResult {
+  #applyCommand(stamped: SorCommand, index: number, prepared?: PreparedMutation): ApplyResult {
     // A new leader whose clock is behind its predecessor's must not move the ledger's time (or
     // the rate-limit windows) backwards: apply time is the latest leader time seen.
     const latestTs = this.#catalog.meta(LEADER_TS);
@@ -335,7 +344,7 @@ export class SorStateMachine {
         }
         return JSON.parse(seen.result) as ApplyResult;
       }
-      const result = this.#execute(cmd);
+      const result = this.#execute(cmd, prepared);
       this.#catalog.pruneIdempotency(
         cmd.ts - IDEMPOTENCY_RETENTION_MS,
         index - IDEMPOTENCY_RETENTION_ENTRIES,
@@ -348,7 +357,7 @@ export class SorStateMachine {
       );
       return result;
     }
-    return this.#execute(cmd);
+    return this.#execute(cmd, prepared);
   }
 
   /** Appends one ledger entry for `ops` (none when empty) and returns the result. */
@@ -389,7 +398,7 @@ export class SorStateMachine {
     return writer;
   }
 
-  #execute(cmd: SorCommand): ApplyResult {
+  #execute(cmd: SorCommand, prepared?: PreparedMutation): ApplyResult {
     const cat = this.#catalog;
     switch (cmd.type) {
       case "create_family": {
@@ -506,7 +515,7 @@ export class SorStateMachine {
         return { ok: true, seq: cat.lastSeq() };
       }
       case "mutate":
-        return this.#mutate(cmd);
+        return this.#mutate(cmd, prepared);
       case "set_table_limit": {
         const schema = this.#mustTable(cmd.family, cmd.table, "Cannot set table limit");
         const action = `Cannot set the limit of table "${schema.name}"`;
@@ -540,11 +549,21 @@ export class SorStateMachine {
     }
   }
 
-  #mutate(cmd: Extract<SorCommand, { type: "mutate" }>): ApplyResult {
+  #mutate(cmd: Extract<SorCommand, { type: "mutate" }>, prepared?: PreparedMutation): ApplyResult {
     const cat = this.#catalog;
     const writer = this.#mustWriter(cmd.writer, "Cannot apply mutations");
     const family = this.#mustFamily(cmd.family, "Cannot apply mutations");
-    const mutations = rawMutations(cmd.mutations, family);
+    // The leader's own validation of these very mutations stands while no schema it used has
+    // changed since; it passed the same checks, so nothing below could have failed on it.
+    let validated: LedgerOp[] | undefined;
+    if (prepared !== undefined) {
+      validated = prepared.ops;
+      for (const [table, schema] of prepared.schemas) {
+        if (cat.table(family, table) !== schema) validated = undefined;
+      }
+    }
+    const mutations = validated === undefined ? rawMutations(cmd.mutations, family) : undefined;
+    const count = validated?.length ?? mutations!.length;
 
     if (cmd.checkCookieBase64 !== undefined) {
       const expected = decodeBase64(String(cmd.checkCookieBase64), "check_cookie");
@@ -559,14 +578,14 @@ export class SorStateMachine {
 
     const usage = this.#usageAt(writer, cmd.ts);
     const allowed = this.effectiveWriterLimit(writer);
-    if (usage.rows + mutations.length > allowed) {
+    if (usage.rows + count > allowed) {
       throw new CtlError(
         "rate_limited",
-        `Cannot apply ${mutations.length} mutations for writer "${writer}": ${usage.rows} of ${allowed} rows used in this minute`,
+        `Cannot apply ${count} mutations for writer "${writer}": ${usage.rows} of ${allowed} rows used in this minute`,
       );
     }
 
-    const ops = mutationOps(family, mutations, (t) => cat.table(family, t));
+    const ops = validated ?? mutationOps(family, mutations!, (t) => cat.table(family, t));
     // Size change per table: the new rows' sizes minus the stored sizes of the rows they
     // replace or delete, summed in one query per table (keys are distinct within a batch).
     const deltas = new Map<string, number>();

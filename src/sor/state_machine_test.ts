@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { encodeCommand, type SorCommandBody } from "./commands.ts";
+import { encodeCommand, type PreparedCommand, type SorCommandBody } from "./commands.ts";
 import { TestSor } from "./testing.ts";
 import { SorStateMachine } from "./state_machine.ts";
 import { tableChecksums } from "./checksum.ts";
@@ -530,5 +530,60 @@ Deno.test("checksums differ when any value differs and match an independent copy
     copy.close();
   } finally {
     t.dispose();
+  }
+});
+
+Deno.test("a leader's prepared commands apply exactly as their bytes do on a follower", () => {
+  // The leader applies its own proposals from the command it built (PreparedCommand), the other
+  // replicas from the bytes; both must reach the same state. All commands are prepared before
+  // any applies, as when proposals queue behind a schema change: mutations prepared against the
+  // schema before `add_fields` must be validated again at apply and fail there as on a follower.
+  const leader = setup();
+  const follower = setup();
+  try {
+    const commands: SorCommandBody[] = [
+      mutate([upsert("a", -0), upsert("b", "-9223372036854775808", btoa("\u0000\u00ff"))]),
+      mutate([upsert("c\u00e9\u{1f600}", 5), {
+        table: "users",
+        delete: true,
+        values: { id: "b" },
+      }]),
+      mutate([upsert("d"), upsert("d")]), // duplicate key: refused
+      mutate([upsert("e")], { cookieBase64: btoa("c1") }),
+      mutate([upsert("f")], { checkCookieBase64: btoa("other") }), // cookie conflict
+      { type: "add_fields", family: "fam", table: "users", fields: [["x", "decimal"]] },
+      mutate([upsert("g")]), // prepared without "x": now missing_field
+      mutate([{ table: "users", delete: true, values: { id: "a" } }]), // deletes stay valid
+    ];
+    const first = leader.sor.appliedIndex() + 1;
+    const entries = commands.map((c, i) => leader.preparedEntry(c, first + i));
+    assert.ok(entries.filter((e) => (e.local as PreparedCommand).mutation).length >= 5);
+    const fromPrepared = leader.sor.applyEntries(entries);
+    const fromBytes = follower.sor.applyEntries(
+      entries.map(({ index, kind, data }) => ({ index, kind, data })),
+    );
+    assert.deepEqual(fromPrepared, fromBytes);
+    assert.deepEqual(
+      fromPrepared.map((r) => r?.ok ? "ok" : r?.error.code),
+      ["ok", "ok", "duplicate_key", "ok", "cookie_conflict", "ok", "missing_field", "ok"],
+    );
+    // -0 is stored as 0 on both (the log's JSON has no -0).
+    const more = [mutate([{
+      table: "users",
+      delete: false,
+      values: { id: "z", n: -0, blob: null, x: -0 },
+    }])];
+    const next = leader.sor.appliedIndex() + 1;
+    const last = more.map((c, i) => leader.preparedEntry(c, next + i));
+    assert.deepEqual(
+      leader.sor.applyEntries(last),
+      follower.sor.applyEntries(last.map(({ index, kind, data }) => ({ index, kind, data }))),
+    );
+    assert.deepEqual(leader.sor.ledger(0, 100), follower.sor.ledger(0, 100));
+    assert.deepEqual(leader.sor.checksums(), follower.sor.checksums());
+    assert.deepEqual(rows(leader), rows(follower));
+  } finally {
+    leader.dispose();
+    follower.dispose();
   }
 });

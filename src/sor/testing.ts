@@ -5,11 +5,13 @@
 import {
   type ApplyResult,
   encodeCommand,
+  PreparedCommand,
   type SorCommand,
   type SorCommandBody,
 } from "./commands.ts";
 import { hashSecret } from "./secrets.ts";
-import { SorStateMachine } from "./state_machine.ts";
+import { type CommittedEntry, SorStateMachine } from "./state_machine.ts";
+import { mutationOps, rawMutations, type TableSchema } from "./validate.ts";
 
 /** A SoR in a fresh temporary directory, with an index counter. */
 export class TestSor {
@@ -29,6 +31,35 @@ export class TestSor {
   apply(body: SorCommandBody, idempotencyKey?: string): ApplyResult {
     const cmd: SorCommand = { ...body, ts: this.ts, ...(idempotencyKey ? { idempotencyKey } : {}) };
     return this.sor.apply(this.sor.appliedIndex() + 1, encodeCommand(cmd));
+  }
+
+  /**
+   * The entry a leader would propose for `body`: its bytes, and beside them the command and, for
+   * a mutation that passes validation against the current schema, its validated ops (as the
+   * executive's mutation route builds them).
+   */
+  preparedEntry(body: SorCommandBody, index: number): CommittedEntry {
+    const cmd: SorCommand = { ...body, ts: this.ts };
+    let mutation: PreparedCommand["mutation"];
+    if (cmd.type === "mutate") {
+      try {
+        const schemas = new Map<string, TableSchema>();
+        const ops = mutationOps(cmd.family, rawMutations(cmd.mutations, cmd.family), (t) => {
+          const schema = this.sor.tableSchema(cmd.family, t);
+          if (schema !== undefined) schemas.set(t, schema);
+          return schema;
+        });
+        mutation = { ops, schemas };
+      } catch {
+        // The executive would refuse the request; apply decides alone here.
+      }
+    }
+    return {
+      index,
+      kind: "app",
+      data: encodeCommand(cmd),
+      local: new PreparedCommand(cmd, mutation),
+    };
   }
 
   /** Applies and asserts success; returns the seq. */

@@ -304,7 +304,7 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
               "send it as a decimal string",
           );
         }
-        return value;
+        return value === 0 ? 0 : value; // -0 is 0 in the log's JSON: every replica stores 0
       }
       if (typeof value === "string" && /^-?\d{1,20}$/.test(value)) {
         const big = BigInt(value);
@@ -321,7 +321,7 @@ export function canonicalCell(field: string, type: FieldType, value: unknown): C
     }
     case "decimal": {
       if (typeof value !== "number" || !Number.isFinite(value)) throw wrong("a finite number");
-      return value;
+      return value === 0 ? 0 : value; // -0 as for integers
     }
     case "binary":
     case "bytestring": {
