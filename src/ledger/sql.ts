@@ -52,6 +52,13 @@ export interface ChangedRow {
   key: { name: string; type: string; value: unknown }[];
 }
 
+type UpsertOp = Extract<LedgerOp, { op: "upsert" }>;
+
+/** Rows per multi-row upsert statement at most (a power of two: 7 statement sizes per table). */
+const UPSERT_ROWS_MAX = 64;
+/** Under SQLite's default limit of 32,766 bound parameters per statement. */
+const BOUND_PARAMETERS_MAX = 32_000;
+
 /** Converts a canonical ledger cell to the value bound into SQLite. */
 export function cellToSql(type: FieldType, cell: Cell): SQLInputValue {
   if (cell === null) return null;
@@ -110,8 +117,52 @@ export class LedgerSqlApplier {
   /** `collect = false` skips building the changed rows (the SoR keeps no changelog). */
   apply(ops: readonly LedgerOp[], collect = true): ChangedRow[] {
     const changed: ChangedRow[] = [];
-    for (const op of ops) this.#applyOne(op, collect ? changed : null);
+    const out = collect ? changed : null;
+    for (let i = 0; i < ops.length;) {
+      const op = ops[i];
+      if (op.op !== "upsert") {
+        this.#applyOne(op, out);
+        i++;
+        continue;
+      }
+      // Consecutive upserts into one table go in multi-row INSERTs: SQLite inserts the rows of
+      // one statement in order (a later row with the same key updates the earlier one), so the
+      // table ends as if each ran alone, at half the cost per row of one statement each.
+      let end = i + 1;
+      while (end < ops.length) {
+        const next = ops[end];
+        if (next.op !== "upsert" || next.family !== op.family || next.table !== op.table) break;
+        end++;
+      }
+      this.#upsertRun(ops as readonly UpsertOp[], i, end, out);
+      i = end;
+    }
     return changed;
+  }
+
+  /** Upserts `ops[from..to)`, all into one table, in chunks of a power of two rows. */
+  #upsertRun(ops: readonly UpsertOp[], from: number, to: number, changed: ChangedRow[] | null) {
+    const first = ops[from];
+    const layout = this.#mustLayout(first.family, first.table);
+    const { columns } = layout;
+    let widest = UPSERT_ROWS_MAX;
+    while (widest > 1 && widest * columns.length > BOUND_PARAMETERS_MAX) widest >>= 1;
+    for (let at = from; at < to;) {
+      let rows = widest;
+      while (rows > to - at) rows >>= 1;
+      const stmt = this.#statement(`upsert${rows}`, layout.name, () => upsertSql(layout, rows));
+      const params: SQLInputValue[] = new Array(rows * columns.length);
+      let p = 0;
+      for (let r = at; r < at + rows; r++) {
+        const values = ops[r].values;
+        for (let c = 0; c < columns.length; c++) {
+          params[p++] = cellToSql(columns[c].type, values[columns[c].name] ?? null);
+        }
+        changed?.push(changedRow(first.family, first.table, layout, values));
+      }
+      stmt.run(...params);
+      at += rows;
+    }
   }
 
   #forget(family: string, table: string): void {
@@ -167,29 +218,8 @@ export class LedgerSqlApplier {
       case "clear_table":
         this.#db.exec(`DELETE FROM ${quoteIdent(physicalTableName(op.family, op.table))}`);
         return;
-      case "upsert": {
-        const layout = this.#mustLayout(op.family, op.table);
-        const stmt = this.#statement("upsert", layout.name, () => {
-          const cols = layout.columns.map((c) => quoteIdent(c.name)).join(", ");
-          const marks = layout.columns.map(() => "?").join(", ");
-          // Updating an existing row in place leaves the key index alone; REPLACE would delete
-          // and re-insert both. Every column is given, so the row ends the same either way.
-          const keys = new Set(layout.keys);
-          const set = layout.columns.filter((c) => !keys.has(c.name))
-            .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
-          const onConflict = set.length === 0 ? "DO NOTHING" : `DO UPDATE SET ${set.join(", ")}`;
-          return `INSERT INTO ${quoteIdent(layout.name)} (${cols}) VALUES (${marks}) ` +
-            `ON CONFLICT (${layout.keys.map(quoteIdent).join(", ")}) ${onConflict}`;
-        });
-        const { columns } = layout;
-        const params: SQLInputValue[] = new Array(columns.length);
-        for (let i = 0; i < columns.length; i++) {
-          params[i] = cellToSql(columns[i].type, op.values[columns[i].name] ?? null);
-        }
-        stmt.run(...params);
-        changed?.push(changedRow(op.family, op.table, layout, op.values));
-        return;
-      }
+      case "upsert":
+        return this.#upsertRun([op], 0, 1, changed);
       case "delete": {
         const layout = this.#mustLayout(op.family, op.table);
         const stmt = this.#statement("delete", layout.name, () => {
@@ -202,6 +232,23 @@ export class LedgerSqlApplier {
       }
     }
   }
+}
+
+/**
+ * `INSERT … VALUES (…), (…) ON CONFLICT (key) DO UPDATE` of `rows` rows. Updating an existing row
+ * in place leaves the key index alone; REPLACE would delete and re-insert both. Every column is
+ * given, so the row ends the same either way.
+ */
+function upsertSql(layout: TableLayout, rows: number): string {
+  const cols = layout.columns.map((c) => quoteIdent(c.name)).join(", ");
+  const row = `(${layout.columns.map(() => "?").join(", ")})`;
+  const keys = new Set(layout.keys);
+  const set = layout.columns.filter((c) => !keys.has(c.name))
+    .map((c) => `${quoteIdent(c.name)} = excluded.${quoteIdent(c.name)}`);
+  const onConflict = set.length === 0 ? "DO NOTHING" : `DO UPDATE SET ${set.join(", ")}`;
+  return `INSERT INTO ${quoteIdent(layout.name)} (${cols}) VALUES ${
+    new Array(rows).fill(row).join(", ")
+  } ON CONFLICT (${layout.keys.map(quoteIdent).join(", ")}) ${onConflict}`;
 }
 
 function changedRow(

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { LedgerSqlApplier } from "./sql.ts";
+import type { LedgerOp } from "./types.ts";
 
 function freshDb() {
   const db = new DatabaseSync(":memory:");
@@ -116,4 +117,47 @@ Deno.test("clear_table empties and drop_table removes the table", () => {
   assert.throws(() =>
     applier.apply([{ op: "upsert", family: "fam", table: "tbl", values: { id: "a" } }])
   );
+});
+
+Deno.test("a long run of upserts ends as applying each op alone, repeated keys included", () => {
+  // Consecutive upserts into one table go in multi-row statements; the result must be the same
+  // rows, and the same changed rows in the same order, as one statement per op.
+  const create = {
+    op: "create_table" as const,
+    family: "fam",
+    table: "tbl",
+    fields: [["a", "string"], ["b", "integer"], ["v", "text"], ["blob", "binary"]] as [
+      string,
+      "string" | "integer" | "text" | "binary",
+    ][],
+    keyFields: ["a", "b"],
+  };
+  const ops: LedgerOp[] = [create];
+  for (let i = 0; i < 300; i++) {
+    // 40 distinct keys, so later rows in one statement update earlier ones.
+    const key = { a: `k${i % 8}`, b: i % 5 === 0 ? "9007199254740993" : i % 5 };
+    ops.push(
+      i % 97 === 50 ? { op: "delete", family: "fam", table: "tbl", key } : {
+        op: "upsert",
+        family: "fam",
+        table: i % 61 === 7 ? "other" : "tbl",
+        values: { ...key, v: `v${i}\u00e9`, blob: i % 3 === 0 ? null : btoa(`b${i}`) },
+      },
+    );
+  }
+  ops.splice(1, 0, { ...create, table: "other" });
+  const batched = freshDb();
+  const oneByOne = freshDb();
+  const changedBatched = batched.applier.apply(ops);
+  const changedOneByOne = ops.flatMap((op) => oneByOne.applier.apply([op]));
+  assert.deepEqual(changedBatched, changedOneByOne);
+  assert.equal(changedBatched.length, 300);
+  for (const table of ["fam___tbl", "fam___other"]) {
+    const dump = (db: DatabaseSync) =>
+      db.prepare(`SELECT a, CAST(b AS TEXT) AS b, v, hex(blob) AS blob FROM ${table} ORDER BY a, b`)
+        .all();
+    const rows = dump(batched.db);
+    assert.ok(rows.length >= 3);
+    assert.deepEqual(rows, dump(oneByOne.db));
+  }
 });
