@@ -6,13 +6,15 @@
  *
  *   deno run -A bench/suite/cpu_split.ts [--system ctl|etcd] [--clients 64] [--rows 1]
  *                                        [--seconds 10] [--etcd /usr/bin/etcd]
+ *                                        [--client raw|fetch]
  *
  * Unlike `profile.ts` nothing is instrumented, so the figures are the processes' own cost; on a
  * 2-core machine they show how much of the budget the client takes and how close to saturation
  * the cluster runs.
  */
 import { parseArgs } from "node:util";
-import { runLoad } from "./load.ts";
+import { clientKind, runLoad } from "./load.ts";
+import type { Poster } from "./http1.ts";
 import { quantile } from "./stats.ts";
 import { CtlSystem, ETCD_DEFAULT, EtcdSystem, KEYS, type KvSystem } from "./systems.ts";
 
@@ -55,6 +57,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1" },
     seconds: { type: "string", default: "10" },
     etcd: { type: "string", default: ETCD_DEFAULT },
+    client: { type: "string", default: "raw" },
   },
 });
 const clients = Number(values.clients);
@@ -69,13 +72,14 @@ try {
   const url = await sys.leaderUrl();
   const leaderPort = new URL(url).port;
   let key = 0;
-  const send = (c: Deno.HttpClient) => sys.write(c, url, rows, (key += rows) % KEYS);
-  await runLoad(send, { concurrency: clients, durationMs: 2_000 }); // warm-up
+  const send = (p: Poster) => sys.write(p, url, rows, (key += rows) % KEYS);
+  const client = clientKind(values.client);
+  await runLoad(send, { concurrency: clients, durationMs: 2_000, client }); // warm-up
   const procs = clusterProcesses(dir);
   procs.set(Deno.pid, "client");
   const before = new Map([...procs.keys()].map((p) => [p, cpuSeconds(p) ?? 0]));
   const t0 = performance.now();
-  const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000 });
+  const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000, client });
   const wallSeconds = (performance.now() - t0) / 1000;
   let total = 0;
   console.log(

@@ -4,6 +4,7 @@
  * time from the kill to the first acknowledged write that was sent after it. The killed member is
  * restarted on its data before the next run. Target: ≤ 1 s.
  */
+import { FetchPoster } from "./http1.ts";
 import { httpClient, sleep } from "./load.ts";
 import type { KvSystem } from "./systems.ts";
 import { median, quantile, type Result, sorted } from "./stats.ts";
@@ -16,6 +17,7 @@ const GIVE_UP_MS = 20_000;
 async function oneKill(s: KvSystem, log: (s: string) => void): Promise<number> {
   const url = await s.followerUrl();
   const client = httpClient(CLIENTS);
+  const poster = new FetchPoster(client); // requests at once; timeouts close connections
   let killedAt = Infinity;
   let recoveredAt = Infinity;
   let stop = false;
@@ -25,7 +27,7 @@ async function oneKill(s: KvSystem, log: (s: string) => void): Promise<number> {
       const t0 = performance.now();
       let ok = false;
       try {
-        ok = await s.write(client, url, 1, i++, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
+        ok = await s.write(poster, url, 1, i++, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
       } catch { /* timeout or refused: retry */ }
       const t1 = performance.now();
       if (ok && t0 > killedAt && t1 < recoveredAt) recoveredAt = t1;

@@ -1,11 +1,22 @@
 /**
  * A closed-loop HTTP load generator: `concurrency` clients, each sending its next request as soon
- * as the previous one answered, for a fixed time, over one keep-alive `Deno.HttpClient`. The same
- * generator drives ctl and etcd, so their figures differ only by the server.
+ * as the previous one answered, for a fixed time, each over its own keep-alive connection
+ * (`http1.ts`). The same generator drives ctl and etcd, so their figures differ only by the
+ * server.
  */
+import { FetchPoster, type Poster, RawPoster } from "./http1.ts";
 
-/** One request a client sends; true when the server accepted it. */
-export type Send = (client: Deno.HttpClient, worker: number, i: number) => Promise<boolean>;
+/** One request a client sends over its poster; true when the server accepted it. */
+export type Send = (poster: Poster, worker: number, i: number) => Promise<boolean>;
+
+/** How clients send: `raw` HTTP/1.1 on a connection each (default), or `fetch`. */
+export type ClientKind = "raw" | "fetch";
+
+/** Parses a `--client` flag. */
+export function clientKind(raw: string | undefined): ClientKind {
+  if (raw === undefined || raw === "raw" || raw === "fetch") return raw ?? "raw";
+  throw new Error(`--client must be raw or fetch, not ${raw}`);
+}
 
 /** What one load run measured. */
 export interface LoadRun {
@@ -33,9 +44,13 @@ export function httpClient(connections: number): Deno.HttpClient {
  */
 export async function runLoad(
   send: Send,
-  opts: { concurrency: number; durationMs: number; warmupMs?: number },
+  opts: { concurrency: number; durationMs: number; warmupMs?: number; client?: ClientKind },
 ): Promise<LoadRun> {
   const client = httpClient(opts.concurrency);
+  const posters: Poster[] = Array.from(
+    { length: opts.concurrency },
+    () => opts.client === "fetch" ? new FetchPoster(client) : new RawPoster(),
+  );
   try {
     const latencies: number[] = [];
     let ok = 0;
@@ -52,7 +67,7 @@ export async function runLoad(
         if (t0 >= deadline) return;
         let good = false;
         try {
-          good = await send(client, w, next++);
+          good = await send(posters[w], w, next++);
         } catch (e) {
           firstError ??= String(e);
         }
@@ -86,6 +101,7 @@ export async function runLoad(
       firstError,
     };
   } finally {
+    for (const p of posters) p.close();
     client.close();
   }
 }

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { createTestLdb, type TestLdb } from "../../mod.ts";
 import { CtlProcess, freePorts, waitFor } from "../../tests/system/harness.ts";
-import { runLoad } from "./load.ts";
+import { type ClientKind, runLoad } from "./load.ts";
 import { median, quantile, type Result } from "./stats.ts";
 
 const ROWS = 10_000;
@@ -86,7 +86,13 @@ export function benchReader(o: { reads: number; runs: number }): Result[] {
 /** `ctl sidecar` over the test LDB; 32 keep-alive clients POST /get-row-by-key. */
 export async function benchSidecar(
   dir: string,
-  o: { durationMs: number; warmupMs: number; runs: number; log: (s: string) => void },
+  o: {
+    durationMs: number;
+    warmupMs: number;
+    runs: number;
+    log: (s: string) => void;
+    client?: ClientKind;
+  },
 ): Promise<Result[]> {
   const ldb = testLdb();
   const [port] = freePorts(1);
@@ -113,16 +119,14 @@ export async function benchSidecar(
     const perSecond: number[] = [];
     const latencies: number[] = [];
     for (let run = 0; run < o.runs; run++) {
-      const r = await runLoad(async (client, w, i) => {
-        const res = await fetch(url, {
-          method: "POST",
-          body: bodies[(w * 31 + i) & 1023],
-          headers: { "content-type": "application/json" },
-          client,
-        });
-        await res.arrayBuffer();
+      const r = await runLoad(async (poster, w, i) => {
+        const res = await poster.post(
+          url,
+          { "content-type": "application/json" },
+          bodies[(w * 31 + i) & 1023],
+        );
         return res.status === 200;
-      }, { concurrency: 32, durationMs: o.durationMs, warmupMs: o.warmupMs });
+      }, { concurrency: 32, durationMs: o.durationMs, warmupMs: o.warmupMs, client: o.client });
       o.log(`  sidecar run ${run + 1}: ${Math.round(r.perSecond)} req/s, ${r.failed} failed`);
       perSecond.push(r.perSecond);
       for (const x of r.latenciesMs) latencies.push(x);

@@ -6,6 +6,7 @@
  * Two reflectors run side by side: one streaming from the leader, one from a follower (which
  * applies an entry only after the leader told it the entry committed). Target: p99 ≤ 25 ms.
  */
+import { FetchPoster } from "./http1.ts";
 import { httpClient, sleep } from "./load.ts";
 import { type CtlSystem, ctlWriteErrors, ctlWriteSeq } from "./systems.ts";
 import { quantile, type Result, sorted } from "./stats.ts";
@@ -68,8 +69,9 @@ export async function benchPropagation(
 ): Promise<Result[]> {
   const leader = await ctl.leaderUrl();
   const client = httpClient(64);
+  const poster = new FetchPoster(client); // up to 64 at once
   // The reflectors must be caught up before the clock starts.
-  const seq0 = await ctlWriteSeq(client, leader, 1, 0);
+  const seq0 = await ctlWriteSeq(poster, leader, 1, 0);
   if (seq0 === undefined) throw new Error("propagation: the first write failed");
   for (const l of ldbs) await caughtUp(l.path, seq0);
   const watchers = await Promise.all(ldbs.map((l) => watch(l.path)));
@@ -89,7 +91,7 @@ export async function benchPropagation(
       const counted = performance.now() >= countFrom;
       inflight++;
       pending.push(
-        ctlWriteSeq(client, leader, 1, i).then((seq) => {
+        ctlWriteSeq(poster, leader, 1, i).then((seq) => {
           const ackMs = nowMs();
           if (seq === undefined) failed++;
           else acks.push({ seq, ackMs, counted });

@@ -15,6 +15,7 @@ import {
   waitFor,
 } from "../../tests/system/harness.ts";
 import { pipeOutputToFile } from "../../src/util/child_output.ts";
+import type { Poster } from "./http1.ts";
 
 /** Distinct keys the writes cycle through. */
 export const KEYS = 10_000;
@@ -44,7 +45,7 @@ export interface KvSystem {
   followerUrl(): Promise<string>;
   /** One write of `rows` rows (keys from `keyBase`); true when acknowledged. */
   write(
-    client: Deno.HttpClient,
+    poster: Poster,
     url: string,
     rows: number,
     keyBase: number,
@@ -68,7 +69,7 @@ export const ctlWriteErrors: { last?: string } = {};
 
 /** The ledger seq of a ctl write, or undefined when it failed. */
 export async function ctlWriteSeq(
-  client: Deno.HttpClient,
+  poster: Poster,
   url: string,
   rows: number,
   keyBase: number,
@@ -82,15 +83,17 @@ export async function ctlWriteSeq(
       values: { k: keyOf(keyBase + j), v: `${keyBase}${VALUE_PAD}`.slice(0, 32) },
     });
   }
-  const res = await fetch(`${url}/families/${FAMILY}/mutations`, {
-    method: "POST",
-    headers: WRITER_HEADERS,
-    body: JSON.stringify({ mutations }),
-    client,
+  const res = await poster.post(
+    `${url}/families/${FAMILY}/mutations`,
+    WRITER_HEADERS,
+    JSON.stringify({ mutations }),
     signal,
-  });
-  const body = await res.json().catch(() => undefined) as { seq?: number } | undefined;
-  if (res.status !== 200) ctlWriteErrors.last = `${res.status} ${JSON.stringify(body)}`;
+  );
+  let body: { seq?: number } | undefined;
+  try {
+    body = JSON.parse(res.text);
+  } catch { /* not JSON: reported below */ }
+  if (res.status !== 200) ctlWriteErrors.last = `${res.status} ${res.text.slice(0, 200)}`;
   return res.status === 200 ? body?.seq : undefined;
 }
 
@@ -150,13 +153,13 @@ export class CtlSystem implements KvSystem {
   }
 
   async write(
-    client: Deno.HttpClient,
+    poster: Poster,
     url: string,
     rows: number,
     keyBase: number,
     signal?: AbortSignal,
   ) {
-    return (await ctlWriteSeq(client, url, rows, keyBase, signal)) !== undefined;
+    return (await ctlWriteSeq(poster, url, rows, keyBase, signal)) !== undefined;
   }
 
   async killLeader(atKill: () => void): Promise<string> {
@@ -320,7 +323,7 @@ export class EtcdSystem implements KvSystem {
   }
 
   async write(
-    client: Deno.HttpClient,
+    poster: Poster,
     url: string,
     rows: number,
     keyBase: number,
@@ -342,14 +345,12 @@ export class EtcdSystem implements KvSystem {
       }
       body = { success };
     }
-    const res = await fetch(`${url}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-      client,
+    const res = await poster.post(
+      `${url}${path}`,
+      { "content-type": "application/json" },
+      JSON.stringify(body),
       signal,
-    });
-    await res.arrayBuffer();
+    );
     return res.status === 200;
   }
 

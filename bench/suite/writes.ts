@@ -4,7 +4,7 @@
  * Runs alternate between ctl and etcd so both see the same background noise; throughput is the
  * median over runs, latency percentiles are over every sample of every run.
  */
-import { type LoadRun, runLoad } from "./load.ts";
+import { type ClientKind, type LoadRun, runLoad } from "./load.ts";
 import type { KvSystem } from "./systems.ts";
 import { median, quantile, type Result, sorted, type Target } from "./stats.ts";
 
@@ -13,6 +13,8 @@ export interface WriteOptions {
   warmupMs: number;
   runs: number;
   log: (line: string) => void;
+  /** How the load generator sends (`load.ts`). */
+  client?: ClientKind;
 }
 
 interface Config {
@@ -78,8 +80,13 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
       for (const s of systems) {
         const url = c.via === "leader" ? await s.leaderUrl() : await s.followerUrl();
         const r = await runLoad(
-          (client, w, i) => s.write(client, url, c.rows, (w * 7919 + i) * c.rows),
-          { concurrency: c.clients, durationMs: o.durationMs, warmupMs: o.warmupMs },
+          (poster, w, i) => s.write(poster, url, c.rows, (w * 7919 + i) * c.rows),
+          {
+            concurrency: c.clients,
+            durationMs: o.durationMs,
+            warmupMs: o.warmupMs,
+            client: o.client,
+          },
         );
         o.log(
           `  ${s.name} ${label(c)} run ${run + 1}: ${Math.round(r.perSecond)} req/s, p50 ` +
