@@ -474,8 +474,6 @@ export class RaftNode {
       task.done(new RaftNodeError("STOPPED", "Node is stopped"));
     }
     await this.snapshotting;
-    this.afterRepliesChannel?.port1.close();
-    this.afterRepliesChannel?.port2.close();
     if (this.unwrittenHardState !== null) {
       await this.log.append([], this.unwrittenHardState).catch(() => {});
     }
@@ -612,36 +610,13 @@ export class RaftNode {
     }
   }
 
-  private readonly afterRepliesQueue: Message[] = [];
-  private afterRepliesChannel: MessageChannel | null = null;
-
-  /**
-   * Sends `messages` one macrotask later, once the event loop has written the HTTP replies the
-   * apply just settled: a socket write that wakes an idle peer costs the writer tens of µs on a
-   * VM, and these messages (a new commit index) are not what the clients are waiting for.
-   */
-  private sendAfterReplies(messages: Message[]): void {
-    if (messages.length === 0) return;
-    if (this.afterRepliesChannel === null) {
-      const ch = new MessageChannel();
-      ch.port1.onmessage = () => this.transport.send(this.afterRepliesQueue.splice(0));
-      this.afterRepliesChannel = ch;
-    }
-    if (this.afterRepliesQueue.length === 0) this.afterRepliesChannel.port2.postMessage(null);
-    this.afterRepliesQueue.push(...messages);
-  }
-
   private async handleReady(rd: CoreReady): Promise<void> {
     if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leader);
-    // A leader's Ready with nothing new to replicate only tells followers the commit index,
-    // while clients wait on the apply below: followers learn it once the replies are out.
-    const afterReplies = this.role === "leader" && rd.entries.length === 0 &&
-      rd.committedEntries.length > 0 && rd.snapshot === null;
     // The core splits messages: a leader's appends may go before its own fsync (Raft thesis
     // §10.2.1; the core counts the leader's copy only once advance() reports it durable); votes
     // and acknowledgements go only after the fsync.
-    if (!afterReplies) this.transport.send(rd.messages);
-    if (rd.messages.length > 0 && !afterReplies) {
+    this.transport.send(rd.messages);
+    if (rd.messages.length > 0) {
       // The peer streams write from their own async pumps, a few microtask turns after send():
       // yielding here puts a leader's appends on the wire before this member's blocking log
       // write, so followers start their fsync sooner, and a new commit index before the apply
@@ -671,7 +646,6 @@ export class RaftNode {
         throw err;
       }
     }
-    if (afterReplies) this.sendAfterReplies(rd.messages);
     if (persisting !== null) {
       await persisting;
       if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
