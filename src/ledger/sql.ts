@@ -57,7 +57,7 @@ type UpsertOp = Extract<LedgerOp, { op: "upsert" }>;
 /** Rows per multi-row upsert statement at most (a power of two: 7 statement sizes per table). */
 const UPSERT_ROWS_MAX = 64;
 /** Under SQLite's default limit of 32,766 bound parameters per statement. */
-const BOUND_PARAMETERS_MAX = 32_000;
+export const BOUND_PARAMETERS_MAX = 32_000;
 
 /** Converts a canonical ledger cell to the value bound into SQLite. */
 export function cellToSql(type: FieldType, cell: Cell): SQLInputValue {

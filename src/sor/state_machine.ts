@@ -11,11 +11,11 @@
 import { DatabaseSync } from "node:sqlite";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
-import type { StatementSync } from "node:sqlite";
+import type { SQLInputValue, StatementSync } from "node:sqlite";
 import { LedgerSqlApplier } from "../ledger/sql.ts";
 import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
-import { cellToSql, quoteIdent, type TableLayout } from "../ledger/sql.ts";
+import { BOUND_PARAMETERS_MAX, cellToSql, quoteIdent, type TableLayout } from "../ledger/sql.ts";
 import { type ApplyResult, decodeCommand, PreparedCommand, type SorCommand } from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
@@ -101,50 +101,29 @@ function storedColumnSizeSql(col: string): string {
     `WHEN 'text' THEN length(CAST(${col} AS BLOB)) WHEN 'blob' THEN length(${col}) ELSE 0 END`;
 }
 
+/** Keys per stored-size statement at most (a power of two: 7 statement sizes per table). */
+const SIZE_LOOKUP_ROWS_MAX = 64;
+
 /**
- * SQL summing the stored size of rows, summed in SQLite since reading rows into JS cost more than
- * the lookups. `one` takes one row's key columns as parameters (`cellToSql` of each); `many` takes the
- * keys of many rows as one JSON array (`keysJson`), one statement per batch since each call into
- * SQLite has a fixed cost.
+ * SQL summing the stored size of the rows with `rows` keys, each key bound as parameters
+ * (`cellToSql` of each key column, as the rows were written). Summed in SQLite, since reading
+ * rows into JS cost more than the lookups; many keys per statement, since each call into SQLite
+ * has a fixed cost.
  */
-function storedSizeSql(layout: TableLayout, rows: "one" | "many"): string {
+function storedSizeSql(layout: TableLayout, rows: number): string {
   const size = layout.columns.map(({ name }) => `(${storedColumnSizeSql(quoteIdent(name))})`);
   const keyCols = layout.keys.map(quoteIdent);
-  // bytestring keys travel as hex (JSON has no bytes); integers beyond 2^53 as JSON numbers.
-  const fromJson = (path: string, k: string) =>
-    layout.types.get(k) === "bytestring" ? `unhex(${path})` : path;
-  const probe = rows === "one"
+  const marks = (n: number) => new Array(n).fill("?").join(", ");
+  const probe = rows === 1
     ? keyCols.map((k) => `${k} = ?`).join(" AND ")
-    : layout.keys.length === 1
-    ? `${keyCols[0]} IN (SELECT ${fromJson("value", layout.keys[0])} FROM json_each(?))`
-    : `(${keyCols.join(", ")}) IN (SELECT ${
-      layout.keys.map((k, i) => fromJson(`value ->> ${i}`, k)).join(", ")
-    } FROM json_each(?))`;
+    : keyCols.length === 1
+    ? `${keyCols[0]} IN (${marks(rows)})`
+    : `(${keyCols.join(", ")}) IN (VALUES ${
+      new Array(rows).fill(`(${marks(keyCols.length)})`).join(", ")
+    })`;
   return `SELECT COALESCE(SUM(${size.join(" + ")}), 0) AS size FROM ${
     quoteIdent(layout.name)
   } WHERE ${probe}`;
-}
-
-/** The keys of `rows` as the JSON array `storedSizeSql(layout, "many")` reads. */
-function keysJson(layout: TableLayout, rows: readonly Record<string, Cell>[]): string {
-  const cell = (k: string, v: Cell): string => {
-    const type = layout.types.get(k);
-    if (type === "bytestring") return `"${Buffer.from(String(v), "base64").toString("hex")}"`;
-    // A canonical integer beyond 2^53 is a decimal string: written as a JSON number, SQLite
-    // reads it as the exact 64-bit integer.
-    if (type === "integer") return String(v);
-    return JSON.stringify(v);
-  };
-  const parts: string[] = new Array(rows.length);
-  if (layout.keys.length === 1) {
-    const k = layout.keys[0];
-    for (let i = 0; i < rows.length; i++) parts[i] = cell(k, rows[i][k]);
-  } else {
-    for (let i = 0; i < rows.length; i++) {
-      parts[i] = `[${layout.keys.map((k) => cell(k, rows[i][k])).join(",")}]`;
-    }
-  }
-  return `[${parts.join(",")}]`;
 }
 
 function positiveInt(value: unknown, what: string, action: string): number {
@@ -170,8 +149,11 @@ export class SorStateMachine {
   #applier!: LedgerSqlApplier;
   #checkpointer!: WalCheckpointer;
   #closed = false;
-  /** Row lookups by key per physical table; cleared whenever the schema may have changed. */
-  readonly #rowLookups = new Map<string, { one: StatementSync; many: StatementSync }>();
+  /**
+   * Stored-size statements per physical table, by keys per statement; cleared whenever the
+   * schema may have changed.
+   */
+  readonly #rowLookups = new Map<string, Map<number, StatementSync>>();
 
   readonly #checkpointIntervalMs: number;
 
@@ -643,19 +625,32 @@ export class SorStateMachine {
     const layout = this.#applier.layout(schema.family, schema.name);
     assert(layout, `table ${schema.family}.${schema.name} in catalog but not in SQLite`);
     const physical = physicalTableName(schema.family, schema.name);
-    let lookup = this.#rowLookups.get(physical);
-    if (!lookup) {
-      lookup = {
-        one: this.#db.prepare(storedSizeSql(layout, "one")),
-        many: this.#db.prepare(storedSizeSql(layout, "many")),
-      };
-      this.#rowLookups.set(physical, lookup);
+    let lookups = this.#rowLookups.get(physical);
+    if (!lookups) {
+      lookups = new Map();
+      this.#rowLookups.set(physical, lookups);
     }
-    const row =
-      (keys.length === 1
-        ? lookup.one.get(...layout.keys.map((k) => cellToSql(layout.types.get(k)!, keys[0][k])))
-        : lookup.many.get(keysJson(layout, keys))) as { size: number | bigint };
-    return Number(row.size);
+    const keyTypes = layout.keys.map((k) => [k, layout.types.get(k)!] as const);
+    let widest = SIZE_LOOKUP_ROWS_MAX;
+    while (widest > 1 && widest * keyTypes.length > BOUND_PARAMETERS_MAX) widest >>= 1;
+    let total = 0;
+    for (let at = 0; at < keys.length;) {
+      let rows = widest;
+      while (rows > keys.length - at) rows >>= 1;
+      let stmt = lookups.get(rows);
+      if (!stmt) {
+        stmt = this.#db.prepare(storedSizeSql(layout, rows));
+        lookups.set(rows, stmt);
+      }
+      const params: SQLInputValue[] = new Array(rows * keyTypes.length);
+      let p = 0;
+      for (let r = at; r < at + rows; r++) {
+        for (const [k, type] of keyTypes) params[p++] = cellToSql(type, keys[r][k]);
+      }
+      total += Number((stmt.get(...params) as { size: number | bigint }).size);
+      at += rows;
+    }
+    return total;
   }
 
   // --- reads ----------------------------------------------------------------------------------
