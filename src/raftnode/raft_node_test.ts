@@ -12,12 +12,15 @@ import type { LogStore } from "./storage/types.ts";
 
 /** A counter; its "durable" state lives in a shared object so a restart sees what was applied. */
 class CounterMachine implements StateMachine {
+  /** The `local` of each entry that carried one, with its index (in memory only). */
+  readonly locals: [number, unknown][] = [];
   constructor(readonly disk: { applied: number; total: number; appliedIndexes: number[] }) {}
   apply(entries: readonly StateMachineEntry[]): unknown[] {
     return entries.map((e) => {
       assert.ok(e.index > this.disk.applied, `entry ${e.index} applied twice`);
       this.disk.applied = e.index;
       this.disk.appliedIndexes.push(e.index);
+      if (e.local !== undefined) this.locals.push([e.index, e.local]);
       if (e.kind !== "app") return null;
       this.disk.total += Number(new TextDecoder().decode(e.data));
       return this.disk.total;
@@ -98,7 +101,7 @@ interface Member {
   server: Deno.HttpServer<Deno.NetAddr>;
   disk: { applied: number; total: number; appliedIndexes: number[] };
   log: CountingLog | null;
-  sm?: SlowSnapshotCounter;
+  sm?: CounterMachine;
 }
 
 class LocalCluster {
@@ -143,7 +146,7 @@ class LocalCluster {
       id,
       dataDir: `${this.root}/${id}`,
       stateMachine: this.slowSnapshotMs === null
-        ? new CounterMachine(m.disk)
+        ? (m.sm = new CounterMachine(m.disk))
         : (m.sm = this.failSnapshots
           ? new FailingSnapshotCounter(m.disk, this.slowSnapshotMs)
           : new SlowSnapshotCounter(m.disk, this.slowSnapshotMs)),
@@ -193,6 +196,33 @@ Deno.test("RaftNode: propose resolves after commit and apply, with the apply res
       ["c", true],
     ]);
     assert.ok(s.members.every((m) => m.matchIndex > 0 && m.url !== null));
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: a proposal's local value reaches only the proposer's state machine", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"]);
+  try {
+    const leader = await c.leader();
+    const marker = { built: "by the leader" };
+    assert.equal(await leader.propose(enc(4), marker), 4);
+    assert.equal(await leader.propose(enc(1)), 5);
+    const members = [...c.members.values()];
+    const deadline = Date.now() + 5000;
+    while (members.some((m) => m.disk.total !== 5) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const m of members) {
+      assert.equal(m.disk.total, 5);
+      const locals = m.sm!.locals;
+      if (m.id === leader.id) {
+        assert.equal(locals.length, 1);
+        assert.equal(locals[0][1], marker); // the very object, not a copy
+      } else {
+        assert.deepEqual(locals, []);
+      }
+    }
   } finally {
     await c.close();
   }
@@ -312,7 +342,8 @@ Deno.test("RaftNode: a failing snapshot copy is retried after a pause, not on ev
     // Writes go on; each member tried once (the retry waits 10 s), not after every Ready.
     assert.equal(await leader.propose(enc(1)), 151);
     for (const m of c.members.values()) {
-      assert.equal(m.sm?.copies, 1, `${m.id} copied ${m.sm?.copies} times`);
+      const copies = (m.sm as SlowSnapshotCounter).copies;
+      assert.equal(copies, 1, `${m.id} copied ${copies} times`);
       const at = m.node!.status().snapshotIndex;
       assert.ok(at < 20, `${m.id} recorded no snapshot past the founding one (at ${at})`);
     }
