@@ -54,10 +54,26 @@ export interface ChangedRow {
 
 type UpsertOp = Extract<LedgerOp, { op: "upsert" }>;
 
-/** Rows per multi-row upsert statement at most (a power of two: 7 statement sizes per table). */
-const UPSERT_ROWS_MAX = 64;
+/** Rows per multi-row statement at most. */
+const STATEMENT_ROWS_MAX = 64;
 /** Under SQLite's default limit of 32,766 bound parameters per statement. */
-export const BOUND_PARAMETERS_MAX = 32_000;
+const BOUND_PARAMETERS_MAX = 32_000;
+
+/**
+ * How many rows each statement of a multi-row run takes, largest first: powers of two (so a
+ * table needs at most 7 prepared statement sizes), at most 64 rows and within SQLite's limit on
+ * bound parameters. Yields `[from, rows]` over `[0, total)`.
+ */
+export function* rowChunks(total: number, paramsPerRow: number): Generator<[number, number]> {
+  let widest = STATEMENT_ROWS_MAX;
+  while (widest > 1 && widest * paramsPerRow > BOUND_PARAMETERS_MAX) widest >>= 1;
+  for (let at = 0; at < total;) {
+    let rows = widest;
+    while (rows > total - at) rows >>= 1;
+    yield [at, rows];
+    at += rows;
+  }
+}
 
 /** Converts a canonical ledger cell to the value bound into SQLite. */
 export function cellToSql(type: FieldType, cell: Cell): SQLInputValue {
@@ -145,11 +161,8 @@ export class LedgerSqlApplier {
     const first = ops[from];
     const layout = this.#mustLayout(first.family, first.table);
     const { columns } = layout;
-    let widest = UPSERT_ROWS_MAX;
-    while (widest > 1 && widest * columns.length > BOUND_PARAMETERS_MAX) widest >>= 1;
-    for (let at = from; at < to;) {
-      let rows = widest;
-      while (rows > to - at) rows >>= 1;
+    for (const [offset, rows] of rowChunks(to - from, columns.length)) {
+      const at = from + offset;
       const stmt = this.#statement(`upsert${rows}`, layout.name, () => upsertSql(layout, rows));
       const params: SQLInputValue[] = new Array(rows * columns.length);
       let p = 0;
@@ -161,7 +174,6 @@ export class LedgerSqlApplier {
         changed?.push(changedRow(first.family, first.table, layout, values));
       }
       stmt.run(...params);
-      at += rows;
     }
   }
 

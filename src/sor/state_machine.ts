@@ -15,7 +15,7 @@ import type { SQLInputValue, StatementSync } from "node:sqlite";
 import { LedgerSqlApplier } from "../ledger/sql.ts";
 import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
-import { BOUND_PARAMETERS_MAX, cellToSql, quoteIdent, type TableLayout } from "../ledger/sql.ts";
+import { cellToSql, quoteIdent, rowChunks, type TableLayout } from "../ledger/sql.ts";
 import { type ApplyResult, decodeCommand, PreparedCommand, type SorCommand } from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
@@ -100,9 +100,6 @@ function storedColumnSizeSql(col: string): string {
   return `CASE typeof(${col}) WHEN 'integer' THEN 8 WHEN 'real' THEN 8 ` +
     `WHEN 'text' THEN length(CAST(${col} AS BLOB)) WHEN 'blob' THEN length(${col}) ELSE 0 END`;
 }
-
-/** Keys per stored-size statement at most (a power of two: 7 statement sizes per table). */
-const SIZE_LOOKUP_ROWS_MAX = 64;
 
 /**
  * SQL summing the stored size of the rows with `rows` keys, each key bound as parameters
@@ -569,7 +566,7 @@ export class SorStateMachine {
 
     const ops = validated ?? mutationOps(family, mutations!, (t) => cat.table(family, t));
     // Size change per table: the new rows' sizes minus the stored sizes of the rows they
-    // replace or delete, summed in one query per table (keys are distinct within a batch).
+    // replace or delete, summed in SQLite 64 keys at a time (keys are distinct within a batch).
     const deltas = new Map<string, number>();
     const touched = new Map<string, { schema: TableSchema; keys: Record<string, Cell>[] }>();
     for (const op of ops) {
@@ -631,12 +628,8 @@ export class SorStateMachine {
       this.#rowLookups.set(physical, lookups);
     }
     const keyTypes = layout.keys.map((k) => [k, layout.types.get(k)!] as const);
-    let widest = SIZE_LOOKUP_ROWS_MAX;
-    while (widest > 1 && widest * keyTypes.length > BOUND_PARAMETERS_MAX) widest >>= 1;
     let total = 0;
-    for (let at = 0; at < keys.length;) {
-      let rows = widest;
-      while (rows > keys.length - at) rows >>= 1;
+    for (const [at, rows] of rowChunks(keys.length, keyTypes.length)) {
       let stmt = lookups.get(rows);
       if (!stmt) {
         stmt = this.#db.prepare(storedSizeSql(layout, rows));
@@ -648,7 +641,6 @@ export class SorStateMachine {
         for (const [k, type] of keyTypes) params[p++] = cellToSql(type, keys[r][k]);
       }
       total += Number((stmt.get(...params) as { size: number | bigint }).size);
-      at += rows;
     }
     return total;
   }
