@@ -8,6 +8,7 @@
  *   generator measures the servers more truly — ctl and etcd alike, as both get the same one.
  * - `FetchPoster`: `fetch` over a shared `Deno.HttpClient` (many requests at once).
  */
+import { parseHttpResponse } from "../../src/util/http_response.ts";
 
 /** An answer: status and body text. */
 export interface Answer {
@@ -44,7 +45,6 @@ export class FetchPoster implements Poster {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 
 /**
  * One keep-alive connection per origin, one request at a time. Reconnects after an error or a
@@ -126,55 +126,8 @@ export class RawPoster implements Poster {
   }
 }
 
-/** Index of the first CRLF at or after `from`, or -1. */
-function crlf(raw: Uint8Array, from: number): number {
-  for (let i = from; i + 1 < raw.length; i++) if (raw[i] === 13 && raw[i + 1] === 10) return i;
-  return -1;
-}
-
 /** A complete answer in `raw`, or null while more bytes are needed. */
 export function parseAnswer(raw: Uint8Array): { answer: Answer; close: boolean } | null {
-  let headEnd = -1;
-  for (let at = crlf(raw, 0); at >= 0; at = crlf(raw, at + 2)) {
-    if (raw[at + 2] === 13 && raw[at + 3] === 10) {
-      headEnd = at;
-      break;
-    }
-  }
-  if (headEnd < 0) return null;
-  const lines = decoder.decode(raw.subarray(0, headEnd)).split("\r\n");
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
-  if (!m) throw new Error(`bad status line: ${lines[0].slice(0, 80)}`);
-  const headers = new Map<string, string>();
-  for (const line of lines.slice(1)) {
-    const i = line.indexOf(":");
-    headers.set(line.slice(0, i).trim().toLowerCase(), line.slice(i + 1).trim());
-  }
-  const close = headers.get("connection")?.toLowerCase() === "close";
-  const status = Number(m[1]);
-  const rest = raw.subarray(headEnd + 4);
-  if (headers.get("transfer-encoding")?.toLowerCase() === "chunked") {
-    const parts: Uint8Array[] = [];
-    for (let at = 0;;) {
-      const eol = crlf(rest, at);
-      if (eol < 0) return null;
-      const size = parseInt(decoder.decode(rest.subarray(at, eol)), 16);
-      if (Number.isNaN(size)) throw new Error("bad chunk size");
-      if (size === 0) {
-        const body = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        let off = 0;
-        for (const p of parts) {
-          body.set(p, off);
-          off += p.length;
-        }
-        return { answer: { status, text: decoder.decode(body) }, close };
-      }
-      if (rest.length < eol + 2 + size + 2) return null;
-      parts.push(rest.subarray(eol + 2, eol + 2 + size));
-      at = eol + 2 + size + 2;
-    }
-  }
-  const length = Number(headers.get("content-length") ?? 0);
-  if (rest.length < length) return null;
-  return { answer: { status, text: decoder.decode(rest.subarray(0, length)) }, close };
+  const r = parseHttpResponse(raw, false);
+  return r === null ? null : { answer: { status: r.status, text: r.body }, close: r.close };
 }

@@ -6,7 +6,12 @@
  * Writes reaching a follower are forwarded to the leader before anything else happens to them.
  */
 import { type Context, Hono } from "hono";
-import type { PreparedCommand, SorCommand, SorCommandBody } from "../sor/commands.ts";
+import {
+  type PreparedMutation,
+  prepareMutation,
+  type SorCommand,
+  type SorCommandBody,
+} from "../sor/commands.ts";
 import { CtlError } from "../sor/errors.ts";
 import { hashSecret } from "../sor/secrets.ts";
 import { DEFAULT_LIMITS } from "../sor/state_machine.ts";
@@ -16,7 +21,6 @@ import {
   familyName,
   fieldTuples,
   idempotencyKey,
-  mutationOps,
   rawMutations,
   rejectUnknownKeys,
   rowsPerMinute,
@@ -137,7 +141,7 @@ export function createExecutiveApp(
     c: Ctx,
     principal: string,
     body: SorCommandBody,
-    mutation?: PreparedCommand["mutation"],
+    mutation?: PreparedMutation,
   ): Promise<number> => {
     const key = c.req.header("idempotency-key");
     const cmd: SorCommand = {
@@ -334,12 +338,7 @@ export function createExecutiveApp(
         `Cannot apply mutations: family "${family}" does not exist`,
       );
     }
-    const schemas = new Map<string, TableSchema>();
-    const ops = mutationOps(family, mutations, (t) => {
-      const schema = deps.sor.tableSchema(family, t);
-      if (schema !== undefined) schemas.set(t, schema);
-      return schema;
-    });
+    const prepared = prepareMutation(family, mutations, (t) => deps.sor.tableSchema(family, t));
     const seq = await propose(c, `writer:${writer}`, {
       type: "mutate",
       family,
@@ -347,7 +346,7 @@ export function createExecutiveApp(
       mutations,
       ...(cookie !== undefined ? { cookieBase64: cookie } : {}),
       ...(checkCookie !== undefined ? { checkCookieBase64: checkCookie } : {}),
-    }, { ops, schemas });
+    }, prepared);
     // Tables past their warn size still accept writes; say so while there is room to act.
     const warnings: string[] = [];
     for (const table of new Set(mutations.map((m) => m.table.toLowerCase()))) {

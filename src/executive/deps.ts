@@ -2,7 +2,7 @@
  * What the executive's HTTP layer needs from the node it runs on. The real implementation wraps
  * the Raft node; `local.ts` applies commands directly to a SorStateMachine for tests.
  */
-import type { ApplyResult, PreparedCommand, SorCommand } from "../sor/commands.ts";
+import type { ApplyResult, PreparedMutation, SorCommand } from "../sor/commands.ts";
 import type { SorStateMachine } from "../sor/state_machine.ts";
 
 /** The health report behind `GET /status`. */
@@ -30,7 +30,7 @@ export interface ExecutiveDeps {
    * `mutation`: the request's validated mutations, which the leader's apply reuses while the
    * schemas they were checked against stand.
    */
-  propose(cmd: SorCommand, mutation?: PreparedCommand["mutation"]): Promise<ApplyResult>;
+  propose(cmd: SorCommand, mutation?: PreparedMutation): Promise<ApplyResult>;
   /** Resolves once this node's SoR reflects every write committed before the call (ReadIndex). */
   readBarrier(): Promise<void>;
   /** The local SoR, read side only: the HTTP layer never applies to it. */

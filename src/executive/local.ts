@@ -6,6 +6,7 @@ import {
   type ApplyResult,
   encodeCommand,
   PreparedCommand,
+  type PreparedMutation,
   type SorCommand,
 } from "../sor/commands.ts";
 import { SorStateMachine } from "../sor/state_machine.ts";
@@ -43,7 +44,7 @@ export class LocalExecutive implements ExecutiveDeps {
     this.#watch = new SeqWatch(this.sor.lastSeq());
   }
 
-  propose(cmd: SorCommand, mutation?: PreparedCommand["mutation"]): Promise<ApplyResult> {
+  propose(cmd: SorCommand, mutation?: PreparedMutation): Promise<ApplyResult> {
     // As a Raft leader applies its own proposal: the bytes, with the command beside them.
     const [result] = this.sor.applyEntries([{
       index: this.sor.appliedIndex() + 1,

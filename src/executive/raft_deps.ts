@@ -9,6 +9,7 @@ import {
   type ApplyResult,
   encodeCommand,
   PreparedCommand,
+  type PreparedMutation,
   type SorCommand,
 } from "../sor/commands.ts";
 import { CtlError } from "../sor/errors.ts";
@@ -91,7 +92,7 @@ export function createRaftExecutiveDeps(o: RaftDepsOptions): ExecutiveDeps {
     destructiveChanges: o.destructiveChanges,
     membership,
     now: o.now ?? Date.now,
-    propose: (cmd: SorCommand, mutation?: PreparedCommand["mutation"]) =>
+    propose: (cmd: SorCommand, mutation?: PreparedMutation) =>
       mapped(
         `apply ${cmd.type}`,
         async () =>

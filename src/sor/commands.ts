@@ -10,7 +10,7 @@
 import type { FieldTuple, LedgerOp } from "../ledger/types.ts";
 import { CtlError } from "./errors.ts";
 import type { ErrorBody } from "./errors.ts";
-import type { RawMutation, TableSchema } from "./validate.ts";
+import { mutationOps, type RawMutation, type TableSchema } from "./validate.ts";
 
 /** Fields every command carries. */
 export interface CommandStamp {
@@ -97,13 +97,31 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * validated against (a schema change replaces it); otherwise apply validates again.
  */
 export class PreparedCommand {
-  constructor(
-    readonly cmd: SorCommand,
-    readonly mutation?: {
-      ops: LedgerOp[];
-      schemas: ReadonlyMap<string, TableSchema>;
-    },
-  ) {}
+  constructor(readonly cmd: SorCommand, readonly mutation?: PreparedMutation) {}
+}
+
+/** A mutate command's mutations as validated, with the schema object each table was read as. */
+export interface PreparedMutation {
+  ops: LedgerOp[];
+  schemas: ReadonlyMap<string, TableSchema>;
+}
+
+/**
+ * Validates mutations as apply does (`mutationOps`, throwing the same errors) and records every
+ * schema the check read, so that apply can tell whether the result still stands.
+ */
+export function prepareMutation(
+  family: string,
+  mutations: readonly RawMutation[],
+  schemaOf: (table: string) => TableSchema | undefined,
+): PreparedMutation {
+  const schemas = new Map<string, TableSchema>();
+  const ops = mutationOps(family, mutations, (t) => {
+    const schema = schemaOf(t);
+    if (schema !== undefined) schemas.set(t, schema);
+    return schema;
+  });
+  return { ops, schemas };
 }
 
 /** Encodes a command as a Raft entry payload (UTF-8 JSON). */

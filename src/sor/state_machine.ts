@@ -16,7 +16,13 @@ import { LedgerSqlApplier } from "../ledger/sql.ts";
 import type { Cell, LedgerEntry, LedgerOp } from "../ledger/types.ts";
 import { physicalTableName } from "../ledger/types.ts";
 import { cellToSql, quoteIdent, rowChunks, type TableLayout } from "../ledger/sql.ts";
-import { type ApplyResult, decodeCommand, PreparedCommand, type SorCommand } from "./commands.ts";
+import {
+  type ApplyResult,
+  decodeCommand,
+  PreparedCommand,
+  type PreparedMutation,
+  type SorCommand,
+} from "./commands.ts";
 import { CtlError } from "./errors.ts";
 import { SorCatalog, type TableLimit, type WriterLimit, type WriterUsage } from "./catalog.ts";
 import { type SecretHash, verifySecret } from "./secrets.ts";
@@ -132,9 +138,6 @@ function positiveInt(value: unknown, what: string, action: string): number {
   }
   return value;
 }
-
-/** The leader's validation of a mutate command (`PreparedCommand.mutation`). */
-type PreparedMutation = PreparedCommand["mutation"];
 
 /** The SoR: schema catalog, writers, limits, ledger and data tables in one SQLite file. */
 export class SorStateMachine {

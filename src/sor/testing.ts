@@ -6,12 +6,14 @@ import {
   type ApplyResult,
   encodeCommand,
   PreparedCommand,
+  type PreparedMutation,
+  prepareMutation,
   type SorCommand,
   type SorCommandBody,
 } from "./commands.ts";
 import { hashSecret } from "./secrets.ts";
 import { type CommittedEntry, SorStateMachine } from "./state_machine.ts";
-import { mutationOps, rawMutations, type TableSchema } from "./validate.ts";
+import { rawMutations } from "./validate.ts";
 
 /** A SoR in a fresh temporary directory, with an index counter. */
 export class TestSor {
@@ -40,16 +42,14 @@ export class TestSor {
    */
   preparedEntry(body: SorCommandBody, index: number): CommittedEntry {
     const cmd: SorCommand = { ...body, ts: this.ts };
-    let mutation: PreparedCommand["mutation"];
+    let mutation: PreparedMutation | undefined;
     if (cmd.type === "mutate") {
       try {
-        const schemas = new Map<string, TableSchema>();
-        const ops = mutationOps(cmd.family, rawMutations(cmd.mutations, cmd.family), (t) => {
-          const schema = this.sor.tableSchema(cmd.family, t);
-          if (schema !== undefined) schemas.set(t, schema);
-          return schema;
-        });
-        mutation = { ops, schemas };
+        mutation = prepareMutation(
+          cmd.family,
+          rawMutations(cmd.mutations, cmd.family),
+          (t) => this.sor.tableSchema(cmd.family, t),
+        );
       } catch {
         // The executive would refuse the request; apply decides alone here.
       }

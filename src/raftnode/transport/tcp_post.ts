@@ -8,6 +8,7 @@
  * end is the same `Deno.serve` route; it sees an ordinary chunked request.
  */
 
+import { parseHttpResponse } from "../../util/http_response.ts";
 import { writeAll } from "../../util/write_all.ts";
 
 /** The answer to a streamed POST. */
@@ -34,41 +35,8 @@ function chunkFrame(chunk: Uint8Array): Uint8Array {
  * Returns null while `raw` holds less than a complete response and the connection is open.
  */
 export function parseResponse(raw: Uint8Array, atEof = true): TcpPostResult | null {
-  const text = new TextDecoder().decode(raw);
-  const headEnd = text.indexOf(CRLF + CRLF);
-  if (headEnd < 0) {
-    if (!atEof) return null;
-    throw new Error("Peer closed the stream without a complete HTTP response");
-  }
-  const [statusLine, ...headerLines] = text.slice(0, headEnd).split(CRLF);
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(statusLine);
-  if (!m) throw new Error(`Peer answered with a bad status line: ${statusLine.slice(0, 80)}`);
-  const headers = new Map(headerLines.map((l) => {
-    const i = l.indexOf(":");
-    return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()] as const;
-  }));
-  const rest = text.slice(headEnd + 4);
-  const status = Number(m[1]);
-  if (headers.get("transfer-encoding")?.toLowerCase() === "chunked") {
-    let body = "";
-    let at = 0;
-    for (;;) {
-      const eol = rest.indexOf(CRLF, at);
-      if (eol < 0) break;
-      const size = parseInt(rest.slice(at, eol), 16);
-      if (size === 0) return { status, body };
-      if (!(size > 0) || eol + 2 + size > rest.length) break;
-      body += rest.slice(eol + 2, eol + 2 + size);
-      at = eol + 2 + size + 2;
-    }
-    return atEof ? { status, body } : null;
-  }
-  if (headers.has("content-length")) {
-    const length = Number(headers.get("content-length"));
-    if (rest.length >= length) return { status, body: rest.slice(0, length) };
-    return atEof ? { status, body: rest } : null;
-  }
-  return atEof ? { status, body: rest } : null;
+  const r = parseHttpResponse(raw, atEof);
+  return r === null ? null : { status: r.status, body: r.body };
 }
 
 /**
