@@ -9,6 +9,7 @@
  * - `FetchPoster`: `fetch` over a shared `Deno.HttpClient` (many requests at once).
  */
 import { parseHttpResponse } from "../../src/util/http_response.ts";
+import { writeAll } from "../../src/util/write_all.ts";
 
 /** An answer: status and body text. */
 export interface Answer {
@@ -83,7 +84,7 @@ export class RawPoster implements Poster {
       const request = new Uint8Array(headBytes.length + payload.length);
       request.set(headBytes, 0);
       request.set(payload, headBytes.length);
-      for (let off = 0; off < request.length;) off += await this.conn.write(request.subarray(off));
+      await writeAll(this.conn, request);
       const answer = await this.readAnswer(this.conn);
       signal?.throwIfAborted();
       return answer;

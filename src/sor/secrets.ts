@@ -15,14 +15,14 @@ export interface SecretHash {
   secretHashHex: string;
 }
 
-function digest(saltHex: string, secret: string): Buffer {
-  return createHash("sha256").update(Buffer.from(saltHex, "hex")).update(secret, "utf8").digest();
+function digest(salt: Buffer, secret: string): Buffer {
+  return createHash("sha256").update(salt).update(secret, "utf8").digest();
 }
 
 /** Hashes `secret` with a fresh random salt (or the given one, for tests). */
 export function hashSecret(secret: string, saltHex?: string): SecretHash {
   const salt = saltHex ?? randomBytes(SALT_BYTES).toString("hex");
-  return { saltHex: salt, secretHashHex: digest(salt, secret).toString("hex") };
+  return { saltHex: salt, secretHashHex: digest(Buffer.from(salt, "hex"), secret).toString("hex") };
 }
 
 /** A stored hash with its hex decoded, kept per stored object: every mutation checks one. */
@@ -38,7 +38,7 @@ export function verifySecret(stored: SecretHash, secret: string): boolean {
     };
     decoded.set(stored, d);
   }
-  const actual = createHash("sha256").update(d.salt).update(secret, "utf8").digest();
+  const actual = digest(d.salt, secret);
   return d.expected.length === actual.length && timingSafeEqual(d.expected, actual);
 }
 
