@@ -5,7 +5,7 @@
  * auto-checkpoint does that inside the COMMIT that crosses its threshold, on the committing
  * thread: for an executive that is the Raft loop, which then waited for two fsyncs of megabytes
  * each (with 100-row batches, every few commits). The owner turns auto-checkpoint off on its
- * connection and calls `poke()` after its commits; the worker runs PASSIVE checkpoints, which
+ * connection and calls `afterCommit()` after its commits; the worker runs PASSIVE checkpoints, which
  * never block the writer or readers (frames still in use are left for the next one).
  */
 
