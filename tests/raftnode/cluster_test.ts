@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { encodeMessages } from "../../src/raftnode/transport/message_codec.ts";
+import { scanRecords } from "../../src/raftnode/storage/record_codec.ts";
 import { Cluster, type Member, sleep } from "./cluster.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
@@ -276,6 +277,22 @@ Deno.test({
   },
 });
 
+/** Where a segment's records end: the rest of a preallocated segment is zeros. */
+async function dataEnd(path: string): Promise<number> {
+  return scanRecords(await Deno.readFile(path)).validBytes;
+}
+
+/** Writes `bytes` at `at` in place, as a torn or garbled write would leave them. */
+async function overwrite(path: string, at: number, bytes: Uint8Array): Promise<void> {
+  const f = await Deno.open(path, { write: true });
+  try {
+    await f.seek(at, Deno.SeekMode.Start);
+    await f.write(bytes);
+  } finally {
+    f.close();
+  }
+}
+
 function newestSegment(dataDir: string): string {
   const names = [...Deno.readDirSync(`${dataDir}/wal`)].map((e) => e.name).filter((n) =>
     n.endsWith(".wal")
@@ -308,8 +325,9 @@ Deno.test({
       new DataView(frame.buffer).setUint32(4, 12345, true);
       frame.fill(7, 8);
       const tornPath = newestSegment(torn.dataDir);
-      await Deno.writeFile(tornPath, frame, { append: true });
-      await Deno.writeFile(tornPath, new Uint8Array([200, 0, 0, 0, 1, 2]), { append: true });
+      const end = await dataEnd(tornPath);
+      await overwrite(tornPath, end, frame);
+      await overwrite(tornPath, end + frame.length, new Uint8Array([200, 0, 0, 0, 1, 2]));
       await torn.start();
       await write(30, 40);
       await waitForLog(torn, /torn or corrupt tail/);
@@ -321,12 +339,13 @@ Deno.test({
       await cluster.waitApplied(commitIndex);
       const [cut, garbled] = [...cluster.members.values()].filter((m) => m.id !== torn.id);
       for (const m of cluster.members.values()) await m.kill9();
+      // The cut record's last 37 bytes never reached the disk: zeros, as preallocated.
       const cutPath = newestSegment(cut.dataDir);
-      await Deno.truncate(cutPath, (await Deno.stat(cutPath)).size - 37);
+      await overwrite(cutPath, (await dataEnd(cutPath)) - 37, new Uint8Array(37));
       const gPath = newestSegment(garbled.dataDir);
       const buf = await Deno.readFile(gPath);
-      buf[buf.length - 30] ^= 0x5a;
-      await Deno.writeFile(gPath, buf);
+      const gAt = (await dataEnd(gPath)) - 30;
+      await overwrite(gPath, gAt, new Uint8Array([buf[gAt] ^ 0x5a]));
       await Promise.all([...cluster.members.values()].map((m) => m.start()));
       await write(40, 60);
       await assertAllPresent(cluster, keys, cluster.running());

@@ -2,10 +2,18 @@
  * The segment-file log store: append-only files `wal/seg-<seq>.wal` of checksummed records
  * (see record_codec.ts), one write + one fdatasync per append, and a snapshot directory.
  *
- * Recovery: a torn or corrupt record ends the valid log; the file is truncated there (and any
- * later segment removed) with an error log line, and the member re-fetches what it lost from
- * the leader. Each new segment starts with the current hard state, so dropping old segments
- * never loses it.
+ * Segments are preallocated: a new one is a file of zeros as long as a full segment, fsynced
+ * before it is used, so an append overwrites blocks that already exist and its fdatasync flushes
+ * data only. Appending to a growing file changed its size on every write, and each fdatasync
+ * then forced an ext4 journal commit, which also flushed whatever else had newly allocated
+ * blocks (the SoR's SQLite WAL): see DESIGN.md, "Preallocated segments". The next segment's file
+ * is prepared in the background while the current one fills, as etcd's WAL does.
+ *
+ * Recovery: the log ends at the first record that is zeros (the unwritten rest of a
+ * preallocated segment). A torn or corrupt record also ends the valid log; the file is truncated
+ * there (and any later segment removed) with an error log line, and the member re-fetches what
+ * it lost from the leader. Each new segment starts with the current hard state, so dropping old
+ * segments never loses it.
  */
 
 import { getLogger } from "@logtape/logtape";
@@ -25,11 +33,19 @@ import {
 
 const logger = getLogger(["ctl", "raftnode", "wal"]);
 const SEGMENT_NAME = /^seg-([0-9a-f]{16})\.wal$/;
+/** The next segment's file while it is being prepared; a leftover one is removed at open. */
+const SPARE_NAME = "spare.wal.tmp";
+const ZEROS = new Uint8Array(1024 * 1024);
 
 /** Options of the segment log. */
 export interface SegmentLogOptions {
   /** A segment is closed and a new one started once it grows past this. */
   segmentBytesMax?: number;
+  /**
+   * Zero-fill each segment to `segmentBytesMax` before use (default true). Off, a segment grows
+   * with every append (one journal commit per fsync on ext4).
+   */
+  preallocate?: boolean;
 }
 
 interface Segment {
@@ -54,11 +70,14 @@ export class SegmentLog implements LogStore {
   private tail: Promise<void> = Promise.resolve();
   /** Operations started or queued and not yet settled. */
   private pending = 0;
+  /** The next segment's zero-filled file (SPARE_NAME), being prepared or ready. */
+  private spare: Promise<void> | null = null;
 
   private constructor(
     private readonly walDir: string,
     private readonly snapshots: SnapshotFiles,
     private readonly segmentBytesMax: number,
+    private readonly preallocate: boolean,
   ) {}
 
   /** Opens the store under `dir`, recovering from a torn or corrupt tail. */
@@ -66,7 +85,12 @@ export class SegmentLog implements LogStore {
     const walDir = `${dir}/wal`;
     await ensureDir(walDir);
     const snapshots = await SnapshotFiles.open(`${dir}/snap`);
-    const log = new SegmentLog(walDir, snapshots, options.segmentBytesMax ?? 16 * 1024 * 1024);
+    const log = new SegmentLog(
+      walDir,
+      snapshots,
+      options.segmentBytesMax ?? 16 * 1024 * 1024,
+      options.preallocate ?? true,
+    );
     await log.recover();
     return log;
   }
@@ -87,6 +111,8 @@ export class SegmentLog implements LogStore {
       const path = `${this.walDir}/${names[i].name}`;
       const buf = await Deno.readFile(path);
       const scan = scanRecords(buf);
+      // The unwritten rest of a preallocated segment is where its log ends, not damage.
+      if (scan.problem !== null && allZero(buf, scan.validBytes)) scan.problem = null;
       const segment: Segment = { seq: names[i].seq, path, maxIndex: 0 };
       for (const r of scan.records) {
         if (r.kind === "entry") {
@@ -133,9 +159,52 @@ export class SegmentLog implements LogStore {
       await this.startSegment(1, null);
     } else {
       const last = this.segments[this.segments.length - 1];
-      this.file = await Deno.open(last.path, { write: true, append: true });
+      this.file = await Deno.open(last.path, { write: true });
+      await this.file.seek(lastValidBytes, Deno.SeekMode.Start);
       this.fileBytes = lastValidBytes;
+      this.prepareSpare();
     }
+  }
+
+  /** Starts zero-filling the next segment's file, unless one is ready or under way. */
+  private prepareSpare(): void {
+    if (!this.preallocate || this.spare !== null) return;
+    const path = `${this.walDir}/${SPARE_NAME}`;
+    const bytes = this.segmentBytesMax;
+    const spare = (async () => {
+      const f = await Deno.open(path, { write: true, create: true, truncate: true });
+      try {
+        for (let at = 0; at < bytes; at += ZEROS.length) {
+          await writeAll(f, ZEROS.subarray(0, Math.min(ZEROS.length, bytes - at)));
+        }
+        // Size and blocks durable now, so that appends into it need no metadata.
+        await f.sync();
+      } finally {
+        f.close();
+      }
+    })();
+    spare.catch(() => {}); // awaited (and its error seen) when the spare is taken
+    this.spare = spare;
+  }
+
+  /** Waits for the spare file and hands it over; null without preallocation. */
+  private async takeSpare(): Promise<string | null> {
+    if (!this.preallocate) return null;
+    this.prepareSpare();
+    const spare = this.spare!;
+    this.spare = null;
+    try {
+      await spare;
+    } catch (err) {
+      logger.warn(
+        "Could not prepare a preallocated WAL segment ({error}); a growing file instead",
+        {
+          error: String(err),
+        },
+      );
+      return null;
+    }
+    return `${this.walDir}/${SPARE_NAME}`;
   }
 
   /** Creates segment `seq`, opening with the current hard state and an optional marker. */
@@ -144,7 +213,9 @@ export class SegmentLog implements LogStore {
     const tmp = `${path}.tmp`;
     const head = encodeRecords([], this.hardState);
     const body = marker === null ? head : concat(head, marker);
-    const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+    const spare = await this.takeSpare();
+    if (spare !== null) await Deno.rename(spare, tmp);
+    const f = await Deno.open(tmp, { write: true, create: true, truncate: spare === null });
     await writeAll(f, body);
     await f.sync();
     f.close();
@@ -152,9 +223,11 @@ export class SegmentLog implements LogStore {
     await Deno.rename(tmp, path);
     await fsyncDir(this.walDir);
     this.file?.close();
-    this.file = await Deno.open(path, { write: true, append: true });
+    this.file = await Deno.open(path, { write: true });
+    await this.file.seek(body.length, Deno.SeekMode.Start);
     this.fileBytes = body.length;
     this.segments.push({ seq, path, maxIndex: 0 });
+    this.prepareSpare();
   }
 
   load(): Promise<DurableState> {
@@ -236,11 +309,12 @@ export class SegmentLog implements LogStore {
   }
 
   close(): Promise<void> {
-    return this.serial(() => {
+    return this.serial(async () => {
       this.closed = true;
       this.file?.close();
       this.file = null;
-      return Promise.resolve();
+      // Not left writing after close; a half-made spare is removed at the next open.
+      await this.spare?.catch(() => {});
     });
   }
 
@@ -267,6 +341,12 @@ export class SegmentLog implements LogStore {
     this.tail = settled;
     return run;
   }
+}
+
+/** Whether every byte of `buf` from `from` on is zero. */
+function allZero(buf: Uint8Array, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import type { Entry } from "../../../raft/types.ts";
+import { scanRecords } from "./record_codec.ts";
 import { SegmentLog } from "./segment_log.ts";
 import { encodeSnapshotFile, SnapshotFiles, WORKER_WRITE_MIN_BYTES } from "./snapshot_files.ts";
 
@@ -23,7 +24,9 @@ async function withDir(body: (dir: string) => Promise<void>): Promise<void> {
 }
 
 function segmentFiles(dir: string): string[] {
-  return [...Deno.readDirSync(`${dir}/wal`)].map((e) => e.name).sort();
+  // Not the next segment's spare file, which a closed log leaves ready.
+  return [...Deno.readDirSync(`${dir}/wal`)].map((e) => e.name).filter((n) => n.endsWith(".wal"))
+    .sort();
 }
 
 async function writeThreeBatches(dir: string): Promise<string> {
@@ -36,6 +39,22 @@ async function writeThreeBatches(dir: string): Promise<string> {
   const files = segmentFiles(dir);
   assert.equal(files.length, 1);
   return `${dir}/wal/${files[0]}`;
+}
+
+/** Where a segment's records end (the rest of a preallocated file is zeros). */
+async function dataEnd(path: string): Promise<number> {
+  return scanRecords(await Deno.readFile(path)).validBytes;
+}
+
+/** Overwrites `bytes` at `at` in place, as a torn or garbled write would leave them. */
+async function overwrite(path: string, at: number, bytes: Uint8Array): Promise<void> {
+  const f = await Deno.open(path, { write: true });
+  try {
+    await f.seek(at, Deno.SeekMode.Start);
+    await f.write(bytes);
+  } finally {
+    f.close();
+  }
 }
 
 async function assertRecoversTo(dir: string, lastIndex: number): Promise<void> {
@@ -55,8 +74,8 @@ async function assertRecoversTo(dir: string, lastIndex: number): Promise<void> {
 Deno.test("SegmentLog: a torn tail (cut mid-record) is truncated to the last valid record", () =>
   withDir(async (dir) => {
     const path = await writeThreeBatches(dir);
-    const size = (await Deno.stat(path)).size;
-    await Deno.truncate(path, size - 50);
+    // The last 50 bytes never reached the disk: the preallocated zeros are still there.
+    await overwrite(path, (await dataEnd(path)) - 50, new Uint8Array(50));
     await assertRecoversTo(dir, 29);
     // The hard state of the torn batch was after entry 30, so the previous one is in force.
   }));
@@ -75,19 +94,73 @@ Deno.test("SegmentLog: a garbled byte in the tail fails its checksum and is cut"
     assert.ok((await Deno.stat(path)).size < buf.length + 2 * recordBytes);
   }));
 
-Deno.test("SegmentLog: a zero-filled tail (preallocated, never written) is cut", () =>
+Deno.test("SegmentLog: a torn tail of a growing (not preallocated) file is cut", () =>
   withDir(async (dir) => {
-    const path = await writeThreeBatches(dir);
-    const f = await Deno.open(path, { append: true });
-    await f.write(new Uint8Array(4096));
-    f.close();
-    await assertRecoversTo(dir, 30);
+    const log = await SegmentLog.open(dir, { preallocate: false });
+    await log.load();
+    await log.append(entries(1, 10), { term: 1, vote: "a", commit: 0 });
+    await log.close();
+    const [name] = segmentFiles(dir);
+    const path = `${dir}/wal/${name}`;
+    assert.equal((await Deno.stat(path)).size, await dataEnd(path), "the file ends with its data");
+    await Deno.truncate(path, (await Deno.stat(path)).size - 50);
+    const reopened = await SegmentLog.open(dir, { preallocate: false });
+    assert.deepEqual((await reopened.load()).entries, entries(1, 9));
+    await reopened.close();
+  }));
+
+Deno.test("SegmentLog: segments are preallocated; their zero-filled rest ends the log, no error", () =>
+  withDir(async (dir) => {
+    const segmentBytesMax = 64 * 1024;
+    const log = await SegmentLog.open(dir, { segmentBytesMax });
+    await log.load();
+    const [name] = segmentFiles(dir);
+    const path = `${dir}/wal/${name}`;
+    assert.equal((await Deno.stat(path)).size, segmentBytesMax, "zero-filled to full size");
+    await log.append(entries(1, 10), { term: 1, vote: "a", commit: 0 });
+    assert.equal((await Deno.stat(path)).size, segmentBytesMax, "appends overwrite in place");
+    await log.close();
+    const before = await Deno.readFile(path);
+    const end = await dataEnd(path);
+    assert.ok(before.subarray(end).every((b) => b === 0));
+    await assertRecoversTo(dir, 10);
+    const after = await Deno.readFile(path);
+    assert.equal(after.length, segmentBytesMax, "recovery did not truncate the segment");
+    assert.deepEqual(after.subarray(0, end), before.subarray(0, end), "old records untouched");
+    assert.ok(await dataEnd(path) > end, "the appends after recovery follow the old records");
+  }));
+
+Deno.test("SegmentLog: many preallocated segments roll over and recover in order", () =>
+  withDir(async (dir) => {
+    const segmentBytesMax = 4096;
+    const log = await SegmentLog.open(dir, { segmentBytesMax });
+    await log.load();
+    for (let i = 0; i < 20; i++) {
+      await log.append(entries(i * 10 + 1, i * 10 + 10), { term: 1, vote: null, commit: i * 10 });
+    }
+    await log.close();
+    const files = segmentFiles(dir);
+    assert.ok(files.length >= 6, `expected several segments, got ${files}`);
+    for (const f of files) {
+      assert.equal((await Deno.stat(`${dir}/wal/${f}`)).size, segmentBytesMax, f);
+    }
+    // A crash while a spare was being zero-filled leaves it behind; open removes it.
+    await Deno.writeFile(`${dir}/wal/spare.wal.tmp`, new Uint8Array(100).fill(1));
+    const reopened = await SegmentLog.open(dir, { segmentBytesMax });
+    const state = await reopened.load();
+    assert.deepEqual(state.entries, entries(1, 200));
+    assert.deepEqual(state.hardState, { term: 1, vote: null, commit: 190 });
+    await reopened.append(entries(201, 230), null);
+    await reopened.close();
+    const again = await SegmentLog.open(dir, { segmentBytesMax });
+    assert.deepEqual((await again.load()).entries, entries(1, 230));
+    await again.close();
   }));
 
 Deno.test("SegmentLog: the hard state is recovered from the last valid record", () =>
   withDir(async (dir) => {
     const path = await writeThreeBatches(dir);
-    await Deno.truncate(path, (await Deno.stat(path)).size - 3);
+    await overwrite(path, (await dataEnd(path)) - 3, new Uint8Array(3));
     const log = await SegmentLog.open(dir);
     const state = await log.load();
     assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 10 });
