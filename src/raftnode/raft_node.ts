@@ -36,6 +36,9 @@ const SNAPSHOT_RETRY_MS = 10_000;
 /** Microtask turns a peer stream pump needs from send() to its socket write (measured: 1; 2 for margin). */
 const PUMP_TURNS = 2;
 
+/** Default of `RaftNodeOptions.commitHoldMs`. */
+const COMMIT_HOLD_MS = 2;
+
 /** How to start a node. */
 export interface RaftNodeOptions {
   /** This member's id. Required for a new member; checked against node.json on restart. */
@@ -69,6 +72,12 @@ export interface RaftNodeOptions {
   pendingProposalsMax?: number;
   /** Default 1 MiB. */
   proposalBytesMax?: number;
+  /**
+   * How long a leader may hold an append that carries no entries (it only moves a follower's
+   * commit index) for the next message to that follower to carry; default 2 ms, 0 sends it at
+   * once. See DESIGN.md, "Commit-only appends".
+   */
+  commitHoldMs?: number;
   /** Inbound messages queued before peers are told to back off (503); default 100000. */
   inboxMessagesMax?: number;
   /** Prefix the handler is mounted under on every member; default "/raft". */
@@ -188,6 +197,7 @@ export class RaftNode {
       pendingProposalsMax: options.pendingProposalsMax ?? 100_000,
       proposalBytesMax: options.proposalBytesMax ?? 1024 * 1024,
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
+      commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
       pathPrefix: options.pathPrefix ?? "/raft",
     };
     this.applied = applied;
@@ -615,8 +625,8 @@ export class RaftNode {
     // The core splits messages: a leader's appends may go before its own fsync (Raft thesis
     // §10.2.1; the core counts the leader's copy only once advance() reports it durable); votes
     // and acknowledgements go only after the fsync.
-    this.transport.send(rd.messages);
-    if (rd.messages.length > 0) {
+    const sent = this.sendReadyMessages(rd.messages);
+    if (sent > 0) {
       // The peer streams write from their own async pumps, a few microtask turns after send():
       // yielding here puts a leader's appends on the wire before this member's blocking log
       // write, so followers start their fsync sooner, and a new commit index before the apply
@@ -659,6 +669,24 @@ export class RaftNode {
     this.core.advance(rd);
     this.settleWaiters();
     await this.maybeSnapshot();
+  }
+
+  /**
+   * Sends a Ready's messages, except that a leader holds appends with no entries (a commit index
+   * for a caught-up follower) for up to `commitHoldMs`: the next append, usually close behind
+   * under load, carries them in the same frame. Returns how many went out now.
+   */
+  private sendReadyMessages(messages: Message[]): number {
+    if (this.role !== "leader" || this.o.commitHoldMs <= 0) {
+      this.transport.send(messages);
+      return messages.length;
+    }
+    const now: Message[] = [];
+    const later: Message[] = [];
+    for (const m of messages) (m.type === "MsgApp" && !m.entries?.length ? later : now).push(m);
+    if (later.length > 0) this.transport.hold(later, this.o.commitHoldMs);
+    this.transport.send(now);
+    return now.length;
   }
 
   /** Maps the core's ProposalDropped to the node's typed errors. */

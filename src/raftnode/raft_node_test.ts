@@ -369,3 +369,34 @@ Deno.test("RaftNode: oversized proposals and stopped nodes fail with stable code
     await c.close();
   }
 });
+
+Deno.test("RaftNode: a lone write's commit reaches followers within commitHoldMs, not at the next heartbeat", async () => {
+  // Heartbeats every 400 ms: a held commit index that waited for one would take 200 ms on
+  // average; the hold's own deadline sends it after 5.
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    tickMs: 50,
+    heartbeatTicks: 8,
+    electionTicks: 20,
+    commitHoldMs: 5,
+  });
+  try {
+    const leader = await c.leader(10_000);
+    const followers = [...c.members.values()].filter((m) => m.node !== leader);
+    const waits: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await leader.propose(enc(1));
+      const t0 = performance.now();
+      const index = leader.status().appliedIndex;
+      while (followers.some((f) => f.node!.status().appliedIndex < index)) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      waits.push(performance.now() - t0);
+      // Not right after a heartbeat every time.
+      await new Promise((r) => setTimeout(r, 37 + 53 * i));
+    }
+    waits.sort((x, y) => x - y);
+    assert.ok(waits[2] < 100, `followers applied a lone write after ${waits.map(Math.round)} ms`);
+  } finally {
+    await c.close();
+  }
+});

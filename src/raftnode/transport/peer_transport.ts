@@ -54,6 +54,9 @@ interface Peer {
   snapshots: Message[];
   sendingSnapshot: boolean;
   stream: PeerStream | null;
+  /** Messages held back by `hold()`, sent in front of the next messages to this peer. */
+  held: Message[];
+  heldTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface PeerStream {
@@ -120,19 +123,44 @@ export class PeerTransport {
         snapshots: [],
         sendingSnapshot: false,
         stream: null,
+        held: [],
+        heldTimer: undefined,
       });
     }
   }
 
   /** Forgets a peer; queued messages to it are dropped. */
   removePeer(id: NodeId): void {
-    this.peers.get(id)?.stream?.abort.abort();
+    const peer = this.peers.get(id);
+    peer?.stream?.abort.abort();
+    clearTimeout(peer?.heldTimer);
     this.peers.delete(id);
   }
 
   /** The known peer URLs. */
   peerUrls(): Map<NodeId, string> {
     return new Map([...this.peers.values()].map((p) => [p.id, p.url]));
+  }
+
+  /**
+   * Sends messages later: each waits until the next `send` to its peer, which carries it in
+   * front of its own messages (one frame, order kept), or at most `maxMs`. For messages that
+   * need not travel alone: one socket write wakes the peer instead of two.
+   */
+  hold(messages: readonly Message[], maxMs: number): void {
+    if (this.closed) return;
+    for (const m of messages) {
+      const peer = this.peers.get(m.to);
+      if (peer === undefined) {
+        this.options.onUnreachable?.(m.to);
+        continue;
+      }
+      peer.held.push(m);
+      peer.heldTimer ??= setTimeout(() => {
+        peer.heldTimer = undefined;
+        if (this.peers.get(peer.id) === peer && this.takeHeld(peer)) this.flush(peer);
+      }, maxMs);
+    }
   }
 
   /** Queues messages; never blocks. Messages to unknown peers are dropped and reported. */
@@ -145,6 +173,7 @@ export class PeerTransport {
         this.options.onUnreachable?.(m.to);
         continue;
       }
+      if (peer.held.length > 0 && !touched.has(peer) && this.takeHeld(peer)) touched.add(peer);
       if (m.type === "MsgSnap") {
         // The core sends the next chunk only after the previous one was acknowledged.
         if (peer.snapshots.length >= 16) {
@@ -162,10 +191,27 @@ export class PeerTransport {
       peer.queue.push(m);
       touched.add(peer);
     }
-    for (const peer of touched) {
-      if (this.mode === "stream") this.writeStream(peer, peer.queue.splice(0));
-      else this.pump(peer);
+    for (const peer of touched) this.flush(peer);
+  }
+
+  /** Moves a peer's held messages to the front of its queue; false when the queue is full. */
+  private takeHeld(peer: Peer): boolean {
+    clearTimeout(peer.heldTimer);
+    peer.heldTimer = undefined;
+    const held = peer.held.splice(0);
+    if (peer.queue.length + held.length > this.queueMessagesMax) {
+      this.options.onUnreachable?.(peer.id);
+      return false;
     }
+    // Anything already queued is older (a send after the hold would have taken them), anything
+    // the caller queues next is newer.
+    peer.queue.push(...held);
+    return true;
+  }
+
+  private flush(peer: Peer): void {
+    if (this.mode === "stream") this.writeStream(peer, peer.queue.splice(0));
+    else this.pump(peer);
   }
 
   private writeStream(peer: Peer, messages: Message[]): void {
@@ -385,6 +431,7 @@ export class PeerTransport {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.watchdog);
+    for (const peer of this.peers.values()) clearTimeout(peer.heldTimer);
     for (const peer of this.peers.values()) peer.stream?.abort.abort();
     for (const c of this.requests.keys()) c.abort(new Error("Transport closed"));
     this.requests.clear();

@@ -174,3 +174,45 @@ Deno.test("transport: a stream to a peer that stopped reading is reopened by the
   for (const c of conns) c.close();
   await accepting.catch(() => {});
 });
+
+for (const mode of ["stream", "request"] as const) {
+  Deno.test(`transport[${mode}]: held messages ride in front of the next send, or go at their deadline`, async () => {
+    const frames: Message[][] = [];
+    const handler = createRaftHandler({ secret: SECRET, deliver: (ms) => frames.push([...ms]) });
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, handler);
+    const t = new PeerTransport({ secret: SECRET, mode });
+    try {
+      t.setPeer("b", `http://127.0.0.1:${server.addr.port}`);
+      const commit = (n: number): Message => ({
+        type: "MsgApp",
+        from: "a",
+        to: "b",
+        term: 1,
+        index: n,
+        logTerm: 1,
+        commit: n,
+        entries: [],
+      });
+      const append = (n: number): Message => ({
+        ...commit(n - 1),
+        entries: [{ index: n, term: 1, type: "normal", data: new Uint8Array([n]) }],
+      });
+      // Held with a long deadline: the next send carries it, first, in the same frame.
+      t.hold([commit(1)], 10_000);
+      await new Promise((r) => setTimeout(r, 30));
+      assert.deepEqual(frames, [], "a held message waits");
+      t.send([append(2)]);
+      await until(() => frames.length === 1);
+      assert.deepEqual(frames[0], [commit(1), append(2)]);
+      // Nothing follows: it goes on its own once the deadline passes.
+      const heldAt = performance.now();
+      t.hold([commit(2)], 40);
+      await until(() => frames.length === 2);
+      assert.ok(performance.now() - heldAt >= 35, "not before its deadline");
+      assert.deepEqual(frames[1], [commit(2)]);
+    } finally {
+      await t.close();
+      await server.shutdown();
+    }
+  });
+}
