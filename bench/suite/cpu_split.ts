@@ -49,6 +49,23 @@ function clusterProcesses(dir: string): Map<number, string> {
   return found;
 }
 
+/** Each member's count of durable log appends and SoR apply batches, from its /metrics. */
+async function raftCounters(
+  sys: CtlSystem,
+): Promise<Map<string, { appends: number; applies: number }>> {
+  const out = new Map<string, { appends: number; applies: number }>();
+  for (const m of sys.cluster.members) {
+    const text = await (await fetch(`${m.url}/metrics`)).text();
+    const read = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+    out.set(m.id, {
+      appends: read("ctl_raft_log_append_seconds_count"),
+      applies: read("ctl_sor_apply_seconds_count"),
+    });
+  }
+  return out;
+}
+
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -77,10 +94,13 @@ try {
   await runLoad(send, { concurrency: clients, durationMs: 2_000, client }); // warm-up
   const procs = clusterProcesses(dir);
   procs.set(Deno.pid, "client");
+  const counters = () => sys instanceof CtlSystem ? raftCounters(sys) : Promise.resolve(new Map());
+  const countsBefore = await counters();
   const before = new Map([...procs.keys()].map((p) => [p, cpuSeconds(p) ?? 0]));
   const t0 = performance.now();
   const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000, client });
   const wallSeconds = (performance.now() - t0) / 1000;
+  const countsAfter = await counters();
   let total = 0;
   console.log(
     `${values.system}: ${clients} clients × ${rows} row(s): ${
@@ -106,6 +126,16 @@ try {
         (100 * used / wallSeconds).toFixed(0).padStart(4)
       }% ` +
         `of a core, ${(1e6 * used / run.ok).toFixed(0).padStart(6)} µs CPU per write`,
+    );
+  }
+  for (const [id, after] of countsAfter) {
+    const b = countsBefore.get(id);
+    if (!b) continue;
+    const appends = after.appends - b.appends;
+    const applies = after.applies - b.applies;
+    console.log(
+      `  ${id.padEnd(8)} ${(appends / run.ok).toFixed(3)} log appends (fsyncs) per write, ` +
+        `${(run.ok / Math.max(1, applies)).toFixed(1)} writes per SoR apply`,
     );
   }
   console.log(
