@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { encodeCommand, type PreparedCommand, type SorCommandBody } from "./commands.ts";
+import {
+  encodeCommand,
+  PreparedCommand,
+  type SorCommand,
+  type SorCommandBody,
+} from "./commands.ts";
 import { TestSor } from "./testing.ts";
 import { SorStateMachine } from "./state_machine.ts";
 import { tableChecksums } from "./checksum.ts";
@@ -38,6 +43,7 @@ function mutate(mutations: unknown[], extra: Partial<Record<string, string>> = {
 }
 
 function rows(t: TestSor): unknown[] {
+  t.sor.flush(); // another connection sees committed batches
   const db = new DatabaseSync(t.path, { readOnly: true });
   try {
     const stmt = db.prepare("SELECT id, n FROM fam___users ORDER BY id");
@@ -606,6 +612,7 @@ Deno.test("table sizes stay equal to a recount of the stored rows, composite key
     t.registerWriter("writer1", "secret1");
     t.ok({ type: "set_writer_limit", writer: "writer1", rowsPerMinute: 1_000_000 });
     const recount = () => {
+      t.sor.flush();
       const db = new DatabaseSync(t.path, { readOnly: true });
       try {
         const stmt = db.prepare("SELECT b, i, t, d FROM fam___multi");
@@ -647,6 +654,120 @@ Deno.test("table sizes stay equal to a recount of the stored rows, composite key
       assert.ok(rows > 0);
       assert.equal(t.sor.tableSizeBytes("fam", "multi"), size, `after a batch of ${batch}`);
     }
+  } finally {
+    t.dispose();
+  }
+});
+
+// --- shared transactions (commitEveryMs) ---------------------------------------------------------
+
+/** The applied index another connection sees: what is committed. */
+function committedIndex(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const row = db.prepare("SELECT value FROM _ctl_meta WHERE key = 'applied_index'").get();
+    return Number(row?.value ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("applied batches are read at once here and reach other connections within commitEveryMs", async () => {
+  const t = new TestSor({ commitEveryMs: 40 });
+  try {
+    t.sor.flush();
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    t.sor.flush();
+    const before = t.sor.appliedIndex();
+    assert.equal(committedIndex(t.path), before);
+    t.ok(mutate([upsert("a", 1)]));
+    t.ok(mutate([upsert("b", 2)]));
+    assert.equal(t.sor.appliedIndex(), before + 2, "this connection reads what it applied");
+    assert.equal(t.sor.ledger(0).length, 4);
+    assert.equal(committedIndex(t.path), before, "not committed yet");
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(committedIndex(t.path), before + 2, "committed by the timer");
+    assert.deepEqual(rows(t), [{ id: "a", n: "1" }, { id: "b", n: "2" }]);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("a crash before the commit loses only uncommitted batches, and the log re-applies them", () => {
+  const t = new TestSor({ commitEveryMs: 3_600_000 });
+  const crashDir = Deno.makeTempDirSync({ prefix: "ctl-sor-crash-" });
+  try {
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    const entries = Array.from({ length: 30 }, (_, i) => {
+      const keys = [`k${i % 7}`, `k${(i * 3) % 11}`];
+      return mutate(keys.map((k, j) => upsert(k, i * 10 + j)));
+    });
+    const first = t.sor.appliedIndex() + 1;
+    const stamped = entries.map((body, i) => ({
+      index: first + i,
+      kind: "app" as const,
+      data: encodeCommand({ ...body, ts: t.ts }),
+    }));
+    t.sor.applyEntries(stamped.slice(0, 10));
+    t.sor.flush();
+    t.sor.applyEntries(stamped.slice(10, 20));
+    t.sor.applyEntries(stamped.slice(20));
+    // kill -9 now: the files hold what was committed.
+    for (const suffix of ["", "-wal"]) {
+      try {
+        Deno.copyFileSync(t.path + suffix, `${crashDir}/sor.db${suffix}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
+    }
+    const image = new SorStateMachine(`${crashDir}/sor.db`, { commitEveryMs: 0 });
+    try {
+      assert.equal(image.appliedIndex(), first + 9, "restarts after the last committed batch");
+      // Raft re-delivers the committed entries after the applied index.
+      image.applyEntries(stamped.slice(10, 25));
+      image.applyEntries(stamped.slice(25));
+      assert.deepEqual(image.checksums(), t.sor.checksums());
+      assert.deepEqual(image.ledger(0), t.sor.ledger(0));
+      assert.equal(image.appliedIndex(), t.sor.appliedIndex());
+    } finally {
+      image.close();
+    }
+  } finally {
+    t.dispose();
+    Deno.removeSync(crashDir, { recursive: true });
+  }
+});
+
+Deno.test("a batch that fails unexpectedly undoes itself only, not the open transaction's others", () => {
+  const t = new TestSor({ commitEveryMs: 3_600_000 });
+  try {
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    t.ok(mutate([upsert("kept", 1)]));
+    const applied = t.sor.appliedIndex();
+    const good = t.preparedEntry(mutate([upsert("undone", 2)]), applied + 1);
+    // A command the code cannot read: a bug, not a verdict (not a CtlError).
+    const broken = {
+      index: applied + 2,
+      kind: "app" as const,
+      data: new Uint8Array(),
+      local: new PreparedCommand(
+        new Proxy({}, {
+          get() {
+            throw new Error("unreadable command");
+          },
+        }) as SorCommand,
+      ),
+    };
+    assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
+    assert.equal(t.sor.appliedIndex(), applied);
+    assert.deepEqual(rows(t), [{ id: "kept", n: "1" }]);
+    assert.equal(committedIndex(t.path), applied, "the earlier batches were committed intact");
   } finally {
     t.dispose();
   }

@@ -23,10 +23,11 @@ export class TestSor {
   /** The leader clock stamped into commands; tests move it explicitly. */
   ts = 1_700_000_000_000;
 
-  constructor() {
+  /** `commitEveryMs`: as the SoR option (default: the SoR's own). */
+  constructor(readonly options: { commitEveryMs?: number } = {}) {
     this.dir = Deno.makeTempDirSync({ prefix: "ctl-sor-test-" });
     this.path = `${this.dir}/sor.db`;
-    this.sor = new SorStateMachine(this.path);
+    this.sor = new SorStateMachine(this.path, options);
   }
 
   /** Stamps, encodes and applies a command at the next index. */
@@ -77,7 +78,7 @@ export class TestSor {
   /** Closes and reopens the SoR file (a process restart). */
   reopen(): void {
     this.sor.close();
-    this.sor = new SorStateMachine(this.path);
+    this.sor = new SorStateMachine(this.path, this.options);
   }
 
   dispose(): void {
