@@ -7,8 +7,11 @@
 
 import assert from "node:assert/strict";
 import { encodeMessages } from "../../src/raftnode/transport/message_codec.ts";
-import { scanRecords } from "../../src/raftnode/storage/record_codec.ts";
 import { Cluster, type Member, sleep } from "./cluster.ts";
+import {
+  overwriteAt as overwrite,
+  segmentDataEnd as dataEnd,
+} from "../../src/raftnode/storage/testing.ts";
 
 const sanitize = { sanitizeOps: false, sanitizeResources: false };
 
@@ -276,22 +279,6 @@ Deno.test({
     }
   },
 });
-
-/** Where a segment's records end: the rest of a preallocated segment is zeros. */
-async function dataEnd(path: string): Promise<number> {
-  return scanRecords(await Deno.readFile(path)).validBytes;
-}
-
-/** Writes `bytes` at `at` in place, as a torn or garbled write would leave them. */
-async function overwrite(path: string, at: number, bytes: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(bytes);
-  } finally {
-    f.close();
-  }
-}
 
 function newestSegment(dataDir: string): string {
   const names = [...Deno.readDirSync(`${dataDir}/wal`)].map((e) => e.name).filter((n) =>

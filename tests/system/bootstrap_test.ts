@@ -11,7 +11,7 @@ import { gunzipSync } from "node:zlib";
 import { LdbWriter } from "../../src/ldb/writer.ts";
 import type { LedgerEntry } from "../../src/ledger/types.ts";
 import { tableChecksums } from "../../src/sor/checksum.ts";
-import { scanRecords } from "../../src/raftnode/storage/record_codec.ts";
+import { segmentDataEnd } from "../../src/raftnode/storage/testing.ts";
 import {
   call,
   checksumsOf,
@@ -62,7 +62,7 @@ async function raftDataBytes(path: string): Promise<number> {
   for await (const e of Deno.readDir(path)) {
     const p = `${path}/${e.name}`;
     if (e.isDirectory) total += await raftDataBytes(p);
-    else if (e.name.endsWith(".wal")) total += scanRecords(await Deno.readFile(p)).validBytes;
+    else if (e.name.endsWith(".wal")) total += await segmentDataEnd(p);
     else if (!e.name.endsWith(".tmp")) total += (await Deno.stat(p)).size;
   }
   return total;

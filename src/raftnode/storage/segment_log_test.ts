@@ -2,9 +2,9 @@
 
 import assert from "node:assert/strict";
 import type { Entry } from "../../../raft/types.ts";
-import { scanRecords } from "./record_codec.ts";
 import { SegmentLog } from "./segment_log.ts";
 import { encodeSnapshotFile, SnapshotFiles, WORKER_WRITE_MIN_BYTES } from "./snapshot_files.ts";
+import { overwriteAt as overwrite, segmentDataEnd as dataEnd } from "./testing.ts";
 
 function entries(from: number, to: number, term = 1): Entry[] {
   const out: Entry[] = [];
@@ -39,22 +39,6 @@ async function writeThreeBatches(dir: string): Promise<string> {
   const files = segmentFiles(dir);
   assert.equal(files.length, 1);
   return `${dir}/wal/${files[0]}`;
-}
-
-/** Where a segment's records end (the rest of a preallocated file is zeros). */
-async function dataEnd(path: string): Promise<number> {
-  return scanRecords(await Deno.readFile(path)).validBytes;
-}
-
-/** Overwrites `bytes` at `at` in place, as a torn or garbled write would leave them. */
-async function overwrite(path: string, at: number, bytes: Uint8Array): Promise<void> {
-  const f = await Deno.open(path, { write: true });
-  try {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(bytes);
-  } finally {
-    f.close();
-  }
 }
 
 async function assertRecoversTo(dir: string, lastIndex: number): Promise<void> {
