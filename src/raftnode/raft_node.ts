@@ -37,7 +37,7 @@ const SNAPSHOT_RETRY_MS = 10_000;
 const PUMP_TURNS = 2;
 
 /** Default of `RaftNodeOptions.commitHoldMs`. */
-const COMMIT_HOLD_MS = 2;
+const COMMIT_HOLD_MS = 1;
 
 /** How to start a node. */
 export interface RaftNodeOptions {
@@ -74,7 +74,7 @@ export interface RaftNodeOptions {
   proposalBytesMax?: number;
   /**
    * How long a leader may hold an append that carries no entries (it only moves a follower's
-   * commit index) for the next message to that follower to carry; default 2 ms, 0 sends it at
+   * commit index) for the next message to that follower to carry; default 1 ms, 0 sends it at
    * once. See DESIGN.md, "Commit-only appends".
    */
   commitHoldMs?: number;
