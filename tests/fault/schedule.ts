@@ -23,6 +23,7 @@ import {
   reflector,
   rng,
   sleep,
+  sorFileSeq,
   waitFor,
 } from "../system/harness.ts";
 import { FaultCluster } from "./cluster.ts";
@@ -293,6 +294,11 @@ export async function runSchedule(o: ScheduleOptions): Promise<ScheduleReport> {
       await reached(m.id, async () => (await cluster!.status(m.id))?.lastSeq ?? -1);
     }
     for (const name of ["r1", "r2"]) await reached(name, () => ldbSeq(`${dir}/${name}/ldb.db`));
+    // Members commit applied batches to their SoR file a few ms after applying them: wait for
+    // the files (read below from other connections) to hold the last seq too.
+    for (const m of cluster.members) {
+      await reached(`${m.id}'s SoR file`, () => sorFileSeq(`${m.dataDir}/sor.db`));
+    }
     report.checks.push({
       name: "every member and reflector reaches the last seq",
       ok: behind.length === 0,

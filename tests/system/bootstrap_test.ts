@@ -120,7 +120,7 @@ Deno.test({
           () => ldbSeq(`${dir}/${name}/ldb.db`) === lastSeq,
           60_000,
         );
-        assert.deepEqual(checksumsOf(`${dir}/${name}/ldb.db`), cluster.sorChecksums("e1"));
+        assert.deepEqual(checksumsOf(`${dir}/${name}/ldb.db`), await cluster.sorChecksums("e1"));
       }
       // The LDB file is in place a moment before the log line leaves the child's stderr pipe.
       await waitFor(
@@ -220,7 +220,7 @@ Deno.test({
         60_000,
       );
       assert.ok(tries >= 2, `the bad snapshot was retried (${tries} tries)`);
-      assert.deepEqual(checksumsOf(`${dir}/r/ldb.db`), cluster.sorChecksums("e1"));
+      assert.deepEqual(checksumsOf(`${dir}/r/ldb.db`), await cluster.sorChecksums("e1"));
       const log = await Deno.readTextFile(`${dir}/r.log`);
       assert.match(log, /checksum|sha/i, "the refusal names the checksum");
       assert.match(log, /replaying the whole ledger/);

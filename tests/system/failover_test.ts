@@ -110,9 +110,9 @@ Deno.test({
         entries.map((_, i) => i + 1),
         "the ledger is gapless",
       );
-      const reference = cluster.sorChecksums("e1");
+      const reference = await cluster.sorChecksums("e1");
       assert.equal(reference[0].rows, writes);
-      for (const id of ["e2", "e3"]) assert.deepEqual(cluster.sorChecksums(id), reference);
+      for (const id of ["e2", "e3"]) assert.deepEqual(await cluster.sorChecksums(id), reference);
     } finally {
       await cluster.stop();
       await Deno.remove(dir, { recursive: true });
@@ -174,7 +174,7 @@ Deno.test({
       );
       await waitFor(`r1 to reach ${lastSeq}`, () => ldbSeq(`${dir}/r1/ldb.db`) === lastSeq, 20_000);
       await cluster.waitLastSeq(lastSeq);
-      const reference = cluster.sorChecksums("e2");
+      const reference = await cluster.sorChecksums("e2");
       assert.deepEqual(checksumsOf(`${dir}/r1/ldb.db`), reference, "r1's LDB equals the SoR");
       assert.deepEqual(checksumsOf(`${dir}/r2/ldb.db`), reference, "r2's LDB equals the SoR");
       // The changelog names every row change exactly once, in ledger order, across 20 kills.

@@ -191,9 +191,14 @@ export class Cluster {
     }
   }
 
-  /** Per-table checksums of a member's SoR (read-only, while it runs). */
-  sorChecksums(id: string): TableChecksum[] {
-    return checksumsOf(`${this.member(id).dataDir}/sor.db`);
+  /**
+   * Per-table checksums of a member's SoR file (read-only, while it runs), once the file holds
+   * everything the member has applied (see `sorFileChecksums`); a stopped member's file as it is.
+   */
+  async sorChecksums(id: string): Promise<TableChecksum[]> {
+    const path = `${this.member(id).dataDir}/sor.db`;
+    const status = this.member(id).process.running ? await this.status(id) : undefined;
+    return status === undefined ? checksumsOf(path) : await sorFileChecksums(path, status.lastSeq);
   }
 
   async stop(): Promise<void> {
@@ -209,6 +214,27 @@ export function checksumsOf(path: string): TableChecksum[] {
   } finally {
     db.close();
   }
+}
+
+/** The last ledger seq committed to a SoR file: what another connection reads there. */
+export function sorFileSeq(path: string): number {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const row = db.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM _ctl_ledger").get();
+    return Number(row?.seq ?? 0);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Checksums of a running member's SoR file once its committed ledger reaches `seq`: a member
+ * reads its applied batches at once but commits them to the file a few milliseconds later
+ * (`SorStateMachine`'s commitEveryMs), and this reads the file from another connection.
+ */
+export async function sorFileChecksums(path: string, seq: number): Promise<TableChecksum[]> {
+  await waitFor(`${path} to hold seq ${seq}`, () => sorFileSeq(path) >= seq, 5_000);
+  return checksumsOf(path);
 }
 
 /** The `_ldb_seq` of an LDB, read with the SQL ctlstore's reader uses. */

@@ -176,11 +176,11 @@ Deno.test({
         l.startsWith('ctl_proposals_total{outcome="ok"} ')
       );
       assert.ok(Number(okProposals?.split(" ")[1]) > 0, "successful proposals are counted");
-      const reference = cluster.sorChecksums("e1");
+      const reference = await cluster.sorChecksums("e1");
       assert.equal(reference.length, 2);
       assert.ok(reference.every((t) => t.rows > 0), "both tables hold rows");
       for (const id of ["e2", "e3"]) {
-        assert.deepEqual(cluster.sorChecksums(id), reference, `SoR of ${id} equals e1's`);
+        assert.deepEqual(await cluster.sorChecksums(id), reference, `SoR of ${id} equals e1's`);
       }
       for (const name of ["r1", "r2"]) {
         assert.deepEqual(
