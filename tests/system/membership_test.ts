@@ -8,7 +8,6 @@ import { fileURLToPath } from "node:url";
 import {
   ADMIN_TOKEN,
   call,
-  checksumsOf,
   Cluster,
   CLUSTER_SECRET,
   createAppTable,
