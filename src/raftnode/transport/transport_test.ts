@@ -216,3 +216,50 @@ for (const mode of ["stream", "request"] as const) {
     }
   });
 }
+
+Deno.test("transport: stream frames split at any byte, and frames larger than a read, arrive intact", () =>
+  withServer(async (url, received) => {
+    const big = new Uint8Array(200 * 1024).map((_, i) => (i * 131 + 7) & 255);
+    const sent: Message[] = [1, 2, 3, 4, 5].map((i) => ({
+      type: "MsgApp",
+      from: "a",
+      to: "b",
+      term: 1,
+      index: i - 1,
+      logTerm: 1,
+      commit: 0,
+      entries: [{ index: i, term: 1, type: "normal", data: i === 3 ? big : new Uint8Array([i]) }],
+    }));
+    const frames = sent.map((m) => encodeMessages([m]));
+    const body = new Uint8Array(frames.reduce((n, f) => n + 4 + f.length, 0));
+    let end = 0;
+    for (const f of frames) {
+      new DataView(body.buffer).setUint32(end, f.length, true);
+      body.set(f, end + 4);
+      end += 4 + f.length;
+    }
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(url).port) });
+    conn.setNoDelay(true);
+    const enc = new TextEncoder();
+    await conn.write(enc.encode(
+      `POST /raft/stream HTTP/1.1\r\nhost: x\r\n${SECRET_HEADER}: ${SECRET}\r\n` +
+        "transfer-encoding: chunked\r\n\r\n",
+    ));
+    // Pieces of 1 to 97 bytes, then the rest, each its own chunk and mostly its own read.
+    let at = 0;
+    for (let n = 1; at < body.length; n = (n * 7) % 97 + 1) {
+      const piece = body.slice(at, at + (n < 50 ? n : 70_000));
+      at += piece.length;
+      await conn.write(enc.encode(piece.length.toString(16) + "\r\n"));
+      await conn.write(piece);
+      await conn.write(enc.encode("\r\n"));
+      if (n % 5 === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    await conn.write(enc.encode("0\r\n\r\n"));
+    await until(() => received.length === sent.length);
+    assert.deepEqual(received, sent);
+    const answer = new Uint8Array(1024);
+    const n = await conn.read(answer);
+    assert.match(new TextDecoder().decode(answer.subarray(0, n ?? 0)), /^HTTP\/1\.1 204/);
+    conn.close();
+  }));
