@@ -306,6 +306,10 @@ export class SorStateMachine {
         sp.rollback.run();
         sp.release.run();
         if (this.#uncommitted === 0) db.exec("ROLLBACK");
+      } else {
+        // SQLite rolled the whole transaction back (disk full, I/O error): the earlier batches
+        // went with it, and the Raft loop stops on this error to re-apply them after a restart.
+        this.#uncommitted = 0;
       }
       cat.discardWrites();
       cat.deferWrites(false);
@@ -313,8 +317,23 @@ export class SorStateMachine {
       throw e;
     }
     if (this.#commitEveryMs <= 0 || this.#uncommitted >= COMMIT_ENTRIES_MAX) this.flush();
-    else this.#commitTimer ??= setTimeout(() => this.flush(), this.#commitEveryMs);
+    else this.#commitTimer ??= setTimeout(() => this.#flushOnTimer(), this.#commitEveryMs);
     return result;
+  }
+
+  /**
+   * A COMMIT that fails here (disk full, I/O error) has no caller to fail: the process must stop,
+   * as the Raft loop stops when an apply fails, and restart to re-apply from the log.
+   */
+  #flushOnTimer(): void {
+    try {
+      this.flush();
+    } catch (e) {
+      logger.fatal("Cannot commit applied batches to the SoR; stopping: {error}", {
+        error: String((e as Error)?.stack ?? e),
+      });
+      throw e;
+    }
   }
 
   /** Commits the applied batches now (before a copy of the file, a restore, or close). */
