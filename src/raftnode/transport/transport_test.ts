@@ -35,24 +35,27 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
   }
 }
 
+/** An append from a to b of entry `index` (no entry when `data` is null). */
+function append(index: number, data: Uint8Array | null, commit = index - 1): Message {
+  return {
+    type: "MsgApp",
+    from: "a",
+    to: "b",
+    term: 1,
+    index: index - 1,
+    logTerm: 1,
+    commit,
+    entries: data === null ? [] : [{ index, term: 1, type: "normal", data }],
+  };
+}
+
 for (const mode of ["stream", "request"] as const) {
   Deno.test(`transport[${mode}]: messages arrive in order, batched, with payloads intact`, () =>
     withServer(async (url, received) => {
       const t = new PeerTransport({ secret: SECRET, mode });
       t.setPeer("b", url);
       const sent: Message[] = [];
-      for (let i = 1; i <= 500; i++) {
-        sent.push({
-          type: "MsgApp",
-          from: "a",
-          to: "b",
-          term: 1,
-          index: i - 1,
-          logTerm: 1,
-          commit: i - 1,
-          entries: [{ index: i, term: 1, type: "normal", data: new Uint8Array(100).fill(i & 255) }],
-        });
-      }
+      for (let i = 1; i <= 500; i++) sent.push(append(i, new Uint8Array(100).fill(i & 255)));
       // In several sends, as the node does (one per Ready).
       for (let i = 0; i < 500; i += 50) t.send(sent.slice(i, i + 50));
       await until(() => received.length === 500);
@@ -183,27 +186,15 @@ for (const mode of ["stream", "request"] as const) {
     const t = new PeerTransport({ secret: SECRET, mode });
     try {
       t.setPeer("b", `http://127.0.0.1:${server.addr.port}`);
-      const commit = (n: number): Message => ({
-        type: "MsgApp",
-        from: "a",
-        to: "b",
-        term: 1,
-        index: n,
-        logTerm: 1,
-        commit: n,
-        entries: [],
-      });
-      const append = (n: number): Message => ({
-        ...commit(n - 1),
-        entries: [{ index: n, term: 1, type: "normal", data: new Uint8Array([n]) }],
-      });
+      // A commit-only append (no entries) for a follower whose log ends at `n`.
+      const commit = (n: number) => append(n + 1, null, n);
       // Held with a long deadline: the next send carries it, first, in the same frame.
       t.hold([commit(1)], 10_000);
       await new Promise((r) => setTimeout(r, 30));
       assert.deepEqual(frames, [], "a held message waits");
-      t.send([append(2)]);
+      t.send([append(2, new Uint8Array([2]))]);
       await until(() => frames.length === 1);
-      assert.deepEqual(frames[0], [commit(1), append(2)]);
+      assert.deepEqual(frames[0], [commit(1), append(2, new Uint8Array([2]))]);
       // Nothing follows: it goes on its own once the deadline passes.
       const heldAt = performance.now();
       t.hold([commit(2)], 40);
@@ -220,16 +211,7 @@ for (const mode of ["stream", "request"] as const) {
 Deno.test("transport: stream frames split at any byte, and frames larger than a read, arrive intact", () =>
   withServer(async (url, received) => {
     const big = new Uint8Array(200 * 1024).map((_, i) => (i * 131 + 7) & 255);
-    const sent: Message[] = [1, 2, 3, 4, 5].map((i) => ({
-      type: "MsgApp",
-      from: "a",
-      to: "b",
-      term: 1,
-      index: i - 1,
-      logTerm: 1,
-      commit: 0,
-      entries: [{ index: i, term: 1, type: "normal", data: i === 3 ? big : new Uint8Array([i]) }],
-    }));
+    const sent = [1, 2, 3, 4, 5].map((i) => append(i, i === 3 ? big : new Uint8Array([i]), 0));
     const frames = sent.map((m) => encodeMessages([m]));
     const body = new Uint8Array(frames.reduce((n, f) => n + 4 + f.length, 0));
     let end = 0;
