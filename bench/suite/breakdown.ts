@@ -23,18 +23,9 @@ import {
 } from "./systems.ts";
 import { quantile, type Result, sorted } from "./stats.ts";
 import { FetchPoster } from "./http1.ts";
+import { metricSum } from "./prom.ts";
 
 type Step = { name: string; send: (client: Deno.HttpClient, i: number) => Promise<boolean> };
-
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-  }
-  return sum;
-}
 
 /** Cumulative bucket counts of a histogram: [le seconds, count][]. */
 function buckets(text: string, name: string): [number, number][] {

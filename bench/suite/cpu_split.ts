@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { clientKind, runLoad } from "./load.ts";
 import type { Poster } from "./http1.ts";
+import { metricSum } from "./prom.ts";
 import { quantile } from "./stats.ts";
 import { CtlSystem, ETCD_DEFAULT, EtcdSystem, KEYS, type KvSystem } from "./systems.ts";
 
@@ -56,11 +57,9 @@ async function raftCounters(
   const out = new Map<string, { appends: number; applies: number }>();
   for (const m of sys.cluster.members) {
     const text = await (await fetch(`${m.url}/metrics`)).text();
-    const read = (name: string) =>
-      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
     out.set(m.id, {
-      appends: read("ctl_raft_log_append_seconds_count"),
-      applies: read("ctl_sor_apply_seconds_count"),
+      appends: metricSum(text, "ctl_raft_log_append_seconds_count"),
+      applies: metricSum(text, "ctl_sor_apply_seconds_count"),
     });
   }
   return out;

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CtlProcess, freePorts, sleep, waitFor } from "../../tests/system/harness.ts";
 import { runLoad } from "./load.ts";
+import { metricSum } from "./prom.ts";
 import { CtlSystem } from "./systems.ts";
 import { quantile } from "./stats.ts";
 import { pipeOutputToFile } from "../../src/util/child_output.ts";
@@ -188,17 +189,6 @@ function analyse(p: CpuProfile) {
   };
 }
 
-/** Sums a Prometheus counter/histogram family line by name (labels ignored). */
-function metric(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(name + " ") || line.startsWith(name + "{")) {
-      sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-  }
-  return sum;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -293,7 +283,7 @@ async function main(): Promise<void> {
     );
     const members: Record<string, unknown> = {};
     ctl.cluster.members.forEach((m, i) => {
-      const d = (n: string) => metric(after[i], n) - metric(before[i], n);
+      const d = (n: string) => metricSum(after[i], n) - metricSum(before[i], n);
       const appends = d("ctl_raft_log_append_seconds_count");
       const appendS = d("ctl_raft_log_append_seconds_sum");
       const writes = run.ok;
