@@ -196,12 +196,9 @@ export class SegmentLog implements LogStore {
     try {
       await spare;
     } catch (err) {
-      logger.warn(
-        "Could not prepare a preallocated WAL segment ({error}); a growing file instead",
-        {
-          error: String(err),
-        },
-      );
+      logger.warn("Could not preallocate a WAL segment ({error}); a growing file instead", {
+        error: String(err),
+      });
       return null;
     }
     return `${this.walDir}/${SPARE_NAME}`;
