@@ -6,7 +6,7 @@
  * setting is saved in DATA/executive.json, so a restart needs only `--data`.
  */
 import { ensureDir, writeFileAtomic } from "../src/raftnode/storage/fs_sync.ts";
-import { startExecutive } from "../src/executive/server.ts";
+import { type ExecutiveServerOptions, startExecutive } from "../src/executive/server.ts";
 import { log } from "../src/util/log.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";
 import { parseListen, untilSignal } from "./serve.ts";
@@ -50,6 +50,19 @@ export function jitteredSnapshotEntries(entries: number, memberId: string): numb
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
   h = (h ^ (h >>> 16)) >>> 0;
   return Math.max(1, Math.round(entries * (0.8 + 0.4 * (h / 2 ** 32))));
+}
+
+/** The Raft node's settings from the command's flags. */
+export function raftSettings(
+  opts: Record<string, unknown>,
+  memberId: string,
+): NonNullable<ExecutiveServerOptions["raft"]> {
+  return {
+    tickMs: Number(opts.tick),
+    electionTicks: Number(opts.electionTicks),
+    commitHoldMs: Number(opts.commitHold),
+    snapshotEntries: jitteredSnapshotEntries(Number(opts.snapshotEntries), memberId),
+  };
 }
 
 async function readNodeId(dataDir: string): Promise<string> {
@@ -154,6 +167,14 @@ export const executiveCommand: CommandSpec = {
     { name: "destructive-changes", type: "bool", help: "allow drop table and clear rows" },
     { name: "tick", type: "duration", help: "Raft tick interval", default: "50ms" },
     {
+      name: "commit-hold",
+      type: "duration",
+      help: "how long a leader holds a commit index for a caught-up follower, for the next " +
+        "append to carry (0: send it alone at once; followers and the reflectors that follow " +
+        "them see lone writes sooner, for one more message per write)",
+      default: "1ms",
+    },
+    {
       name: "election-ticks",
       type: "int",
       help: "election timeout in ticks (randomised up to twice this)",
@@ -230,14 +251,7 @@ export const executiveCommand: CommandSpec = {
       adminToken,
       destructiveChanges: settings.destructiveChanges,
       ledgerRetentionEntries: Number(opts.ledgerRetention),
-      raft: {
-        tickMs: Number(opts.tick),
-        electionTicks: Number(opts.electionTicks),
-        snapshotEntries: jitteredSnapshotEntries(
-          Number(opts.snapshotEntries),
-          id ?? (await readNodeId(dataDir)),
-        ),
-      },
+      raft: raftSettings(opts, id ?? (await readNodeId(dataDir))),
     });
     await saveSettings(dataDir, settings);
     const abort = new AbortController();

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
-import { UsageError } from "./cli.ts";
-import { jitteredSnapshotEntries, parsePeers } from "./executive.ts";
+import { Command } from "commander";
+import { buildCommand, prepareProgram, runProgram, UsageError } from "./cli.ts";
+import {
+  executiveCommand,
+  jitteredSnapshotEntries,
+  parsePeers,
+  raftSettings,
+} from "./executive.ts";
 
 Deno.test("--peers parses ID=URL items and refuses malformed or repeated ones", () => {
   assert.deepEqual(parsePeers(["e1=http://a:7001/", "e2=http://b:7001"]), {
@@ -17,4 +23,31 @@ Deno.test("members snapshot at different points within ±20% of the threshold", 
   assert.equal(new Set(points).size, points.length, "no two members share a point");
   assert.ok(Math.max(...points) - Math.min(...points) >= 1_000, "spread apart");
   assert.equal(jitteredSnapshotEntries(10_000, "e1"), jitteredSnapshotEntries(10_000, "e1"));
+});
+
+Deno.test("--commit-hold, --tick and --election-ticks reach the Raft node's settings", async () => {
+  const seen: Record<string, unknown>[] = [];
+  const program = new Command("ctl");
+  program.addCommand(buildCommand({
+    ...executiveCommand,
+    run: (opts) => {
+      seen.push(opts);
+      return Promise.resolve(0);
+    },
+  }));
+  prepareProgram(program);
+  const run = (...args: string[]) => runProgram(program, ["executive", "--data", "/x", ...args]);
+
+  assert.equal(await run(), 0);
+  assert.deepEqual(
+    { ...raftSettings(seen[0], "e1"), snapshotEntries: undefined },
+    { tickMs: 50, electionTicks: 10, commitHoldMs: 1, snapshotEntries: undefined },
+  );
+  assert.equal(await run("--commit-hold", "0", "--tick", "20ms", "--election-ticks", "5"), 0);
+  const s = raftSettings(seen[1], "e1");
+  assert.deepEqual([s.commitHoldMs, s.tickMs, s.electionTicks], [0, 20, 5]);
+  assert.equal(await run("--commit-hold", "2ms"), 0);
+  assert.equal(raftSettings(seen[2], "e1").commitHoldMs, 2);
+  assert.equal(await run("--commit-hold", "soon"), 2, "not a duration: a usage error");
+  assert.equal(seen.length, 3);
 });

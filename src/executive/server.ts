@@ -26,7 +26,12 @@ export interface ExecutiveServerOptions {
   raft?: Partial<
     Pick<
       RaftNodeOptions,
-      "tickMs" | "electionTicks" | "snapshotEntries" | "compactKeepEntries" | "proposalTimeoutMs"
+      | "tickMs"
+      | "electionTicks"
+      | "commitHoldMs"
+      | "snapshotEntries"
+      | "compactKeepEntries"
+      | "proposalTimeoutMs"
     >
   >;
   app?: ExecutiveAppOptions;
