@@ -114,6 +114,16 @@ Deno.test("SegmentLog: segments are preallocated; their zero-filled rest ends th
     assert.ok(await dataEnd(path) > end, "the appends after recovery follow the old records");
   }));
 
+Deno.test("SegmentLog: a stray byte far past the records is damage, not the clean end", () =>
+  withDir(async (dir) => {
+    const path = await writeThreeBatches(dir);
+    const size = (await Deno.stat(path)).size;
+    // Past the first MiB-long comparison chunk, in the file's last byte.
+    await overwrite(path, size - 1, new Uint8Array([7]));
+    await assertRecoversTo(dir, 30);
+    assert.ok((await Deno.stat(path)).size < size, "the damaged rest was cut off");
+  }));
+
 Deno.test("SegmentLog: many preallocated segments roll over and recover in order", () =>
   withDir(async (dir) => {
     const segmentBytesMax = 4096;
