@@ -5,7 +5,7 @@
  * First start: `--id` and `--peers` (a new cluster) or `--join URL` (an existing one). Every
  * setting is saved in DATA/executive.json, so a restart needs only `--data`.
  */
-import { ensureDir, writeFileAtomic } from "../src/raftnode/storage/fs_sync.ts";
+import { ensureDir, writeFileAtomic } from "../src/util/durable_file.ts";
 import { type ExecutiveServerOptions, startExecutive } from "../src/executive/server.ts";
 import { log } from "../src/util/log.ts";
 import { type CommandSpec, UsageError } from "./cli.ts";

@@ -20,7 +20,7 @@ import {
   removeQuietly,
   syncDir,
   tempPathBeside,
-} from "../supervisor/fs_util.ts";
+} from "../util/durable_file.ts";
 import { BootstrapError, isRetryable } from "./errors.ts";
 import { openSnapshotSource, type SnapshotSource } from "./source.ts";
 import { sleep } from "../util/sleep.ts";

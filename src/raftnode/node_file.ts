@@ -5,7 +5,7 @@
  */
 
 import type { NodeId } from "../../raft/types.ts";
-import { ensureDir, writeFileAtomic } from "./storage/fs_sync.ts";
+import { ensureDir, writeFileAtomic } from "../util/durable_file.ts";
 
 /** The persisted identity of a member. */
 export interface NodeFile {

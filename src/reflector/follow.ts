@@ -6,6 +6,7 @@
  */
 import { bootstrapLdb, type BootstrapResult } from "../bootstrap/bootstrap.ts";
 import type { BootstrapProgress } from "../bootstrap/bootstrap.ts";
+import { exists } from "../util/durable_file.ts";
 import { log } from "../util/log.ts";
 import { LedgerSourceError } from "./ledger_source.ts";
 import { Reflector, type ReflectorOptions } from "./reflector.ts";
@@ -22,16 +23,6 @@ export interface FollowOptions {
   onReflector?: (r: Reflector) => void;
   /** Stops following. */
   signal: AbortSignal;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 /** Tries each source in turn; returns the first success or null. */

@@ -11,7 +11,7 @@ import { Duplex } from "node:stream";
 import { createGzip } from "node:zlib";
 import { log } from "../util/log.ts";
 import { SnapshotError } from "./errors.ts";
-import { HashingCounter } from "./fs_util.ts";
+import { HashingCounter } from "../util/durable_file.ts";
 import {
   buildManifest,
   KEEP_MAX,

@@ -15,7 +15,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { startBackgroundSync } from "../util/background_sync.ts";
 import { SnapshotError } from "./errors.ts";
-import { exists, removeQuietly } from "./fs_util.ts";
+import { exists, removeQuietly } from "../util/durable_file.ts";
 
 /** How long the snapshot's read transaction waits for a lock (only on WAL recovery). */
 const SNAPSHOT_BUSY_TIMEOUT_MS = 5_000;

@@ -6,7 +6,7 @@
 import { dirname, join } from "node:path";
 import { log } from "../util/log.ts";
 import { SnapshotError } from "./errors.ts";
-import { removeQuietly } from "./fs_util.ts";
+import { removeQuietly } from "../util/durable_file.ts";
 import { type PublishResult, publishSnapshot } from "./publish.ts";
 import { currentLdbSeq, takeLdbSnapshot } from "./snapshot.ts";
 import type { SnapshotTarget } from "./target.ts";

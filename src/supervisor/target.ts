@@ -6,7 +6,13 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SnapshotError } from "./errors.ts";
-import { fileSink, removeQuietly, syncDir, tempPathBeside, writeFileAtomic } from "./fs_util.ts";
+import {
+  fileSink,
+  removeQuietly,
+  syncDir,
+  tempPathBeside,
+  writeFileAtomic,
+} from "../util/durable_file.ts";
 import { type Manifest, MANIFEST_BYTES_MAX, MANIFEST_NAME, parseManifest } from "./manifest.ts";
 
 /** Per-request timeout of HTTP targets (a whole snapshot upload is one request). */

@@ -19,7 +19,7 @@
 import { Buffer } from "node:buffer";
 import { getLogger } from "@logtape/logtape";
 import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
-import { ensureDir, fsyncDir } from "./fs_sync.ts";
+import { ensureDir, syncDir } from "../../util/durable_file.ts";
 import { LogReplay } from "./log_replay.ts";
 import { encodeMarker, encodeRecords, scanRecords } from "./record_codec.ts";
 import { SnapshotFiles } from "./snapshot_files.ts";
@@ -145,7 +145,7 @@ export class SegmentLog implements LogStore {
         await f.sync();
         f.close();
         for (const later of names.slice(i + 1)) await Deno.remove(`${this.walDir}/${later.name}`);
-        await fsyncDir(this.walDir);
+        await syncDir(this.walDir);
         break;
       }
     }
@@ -219,7 +219,7 @@ export class SegmentLog implements LogStore {
     f.close();
     // Published by rename so a crash never leaves a half-written segment head.
     await Deno.rename(tmp, path);
-    await fsyncDir(this.walDir);
+    await syncDir(this.walDir);
     this.file?.close();
     this.file = await Deno.open(path, { write: true });
     await this.file.seek(body.length, Deno.SeekMode.Start);
@@ -283,7 +283,7 @@ export class SegmentLog implements LogStore {
       await this.startSegment(old[old.length - 1].seq + 1, marker);
       this.currentSegment().maxIndex = snapshot.meta.index;
       for (const s of old) await Deno.remove(s.path);
-      await fsyncDir(this.walDir);
+      await syncDir(this.walDir);
       this.lastIndex = snapshot.meta.index;
     });
   }
@@ -297,7 +297,7 @@ export class SegmentLog implements LogStore {
         this.segments.shift();
         removed++;
       }
-      if (removed > 0) await fsyncDir(this.walDir);
+      if (removed > 0) await syncDir(this.walDir);
     });
   }
 

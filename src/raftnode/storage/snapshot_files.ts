@@ -8,7 +8,7 @@
 import { crc32 } from "node:zlib";
 import { getLogger } from "@logtape/logtape";
 import type { Snapshot, SnapshotMeta } from "../../../raft/types.ts";
-import { ensureDir, fsyncDir, writeFileAtomic } from "./fs_sync.ts";
+import { ensureDir, syncDir, writeFileAtomic } from "../../util/durable_file.ts";
 import { writeFileAtomicInWorker } from "../../util/file_worker.ts";
 
 const logger = getLogger(["ctl", "raftnode", "snapshot"]);
@@ -102,7 +102,7 @@ export class SnapshotFiles {
         removed = true;
       }
     }
-    if (removed) await fsyncDir(this.dir);
+    if (removed) await syncDir(this.dir);
   }
 
   /** The newest valid snapshot, or null. Corrupt files are logged and skipped, never trusted. */

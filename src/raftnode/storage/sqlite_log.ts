@@ -9,7 +9,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { getLogger } from "@logtape/logtape";
 import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
-import { ensureDir } from "./fs_sync.ts";
+import { ensureDir } from "../../util/durable_file.ts";
 import { LogReplay } from "./log_replay.ts";
 import { SnapshotFiles } from "./snapshot_files.ts";
 import {

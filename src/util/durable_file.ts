@@ -1,11 +1,12 @@
 /**
- * Durable file operations for publication and installation: data is fsynced before it is renamed
- * into place, and the directory is fsynced after, so after a crash a name points either at the
- * old complete file or at the new complete file, never at a partial one.
+ * Durable file operations, for the Raft log and snapshots, settings files, LDB installation and
+ * snapshot publication: data is fsynced before it is renamed into place, and the directory is
+ * fsynced after, so after a crash a name points either at the old complete file or at the new
+ * complete file, never at a partial one.
  */
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { writeAll } from "../util/write_all.ts";
+import { writeAll } from "./write_all.ts";
 
 /** fsyncs a file by path. */
 export async function syncFile(path: string): Promise<void> {
@@ -17,6 +18,13 @@ export async function syncFile(path: string): Promise<void> {
 export async function syncDir(dir: string): Promise<void> {
   using handle = await Deno.open(dir, { read: true });
   await handle.sync();
+}
+
+/** Creates `dir` (and parents) and makes its entry durable in the parent directory. */
+export async function ensureDir(dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  await syncDir(dir);
+  await syncDir(dirname(dir));
 }
 
 /** A temporary name beside `path` (same directory, so the final rename is atomic). */
