@@ -9,6 +9,7 @@
  * - `FetchPoster`: `fetch` over a shared `Deno.HttpClient` (many requests at once).
  */
 import { parseHttpResponse } from "../../src/util/http_response.ts";
+import { concatBytes } from "../../src/util/bytes.ts";
 import { writeAll } from "../../src/util/write_all.ts";
 
 /** An answer: status and body text. */
@@ -80,11 +81,7 @@ export class RawPoster implements Poster {
       let head = `POST ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\n`;
       for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
       head += `content-length: ${payload.length}\r\n\r\n`;
-      const headBytes = encoder.encode(head);
-      const request = new Uint8Array(headBytes.length + payload.length);
-      request.set(headBytes, 0);
-      request.set(payload, headBytes.length);
-      await writeAll(this.conn, request);
+      await writeAll(this.conn, concatBytes(encoder.encode(head), payload));
       const answer = await this.readAnswer(this.conn);
       signal?.throwIfAborted();
       return answer;

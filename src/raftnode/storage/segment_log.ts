@@ -24,6 +24,7 @@ import { LogReplay } from "./log_replay.ts";
 import { encodeMarker, encodeRecords, scanRecords } from "./record_codec.ts";
 import { SnapshotFiles } from "./snapshot_files.ts";
 import { writeAll, writeAllSync } from "../../util/write_all.ts";
+import { concatBytes } from "../../util/bytes.ts";
 import {
   assertContiguous,
   type DurableState,
@@ -210,7 +211,7 @@ export class SegmentLog implements LogStore {
     const path = `${this.walDir}/seg-${seq.toString(16).padStart(16, "0")}.wal`;
     const tmp = `${path}.tmp`;
     const head = encodeRecords([], this.hardState);
-    const body = marker === null ? head : concat(head, marker);
+    const body = marker === null ? head : concatBytes(head, marker);
     const spare = await this.takeSpare();
     if (spare !== null) await Deno.rename(spare, tmp);
     const f = await Deno.open(tmp, { write: true, create: true, truncate: spare === null });
@@ -352,11 +353,4 @@ function allZero(buf: Uint8Array, from: number): boolean {
     if (Buffer.compare(buf.subarray(at, at + n), ZEROS.subarray(0, n)) !== 0) return false;
   }
   return true;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

@@ -13,6 +13,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Message } from "../../../raft/types.ts";
 import { CodecError, decodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER, secretMatches } from "./peer_auth.ts";
+import { concatBytes } from "../../util/bytes.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
 
@@ -41,7 +42,7 @@ export function createRaftHandler(
     let dropped = 0;
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
-        pending = pending.length === 0 ? chunk : concat(pending, chunk);
+        pending = pending.length === 0 ? chunk : concatBytes(pending, chunk);
         let at = 0;
         while (pending.length - at >= 4) {
           const view = new DataView(pending.buffer, pending.byteOffset + at, 4);
@@ -176,13 +177,6 @@ class ChunkReader {
   async cancel(): Promise<void> {
     await (this.#byob ?? this.#plain)!.cancel().catch(() => {});
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 function problem(status: number, code: string, message: string): Response {

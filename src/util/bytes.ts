@@ -1,0 +1,14 @@
+/** Byte-array helpers. */
+
+/** One new array holding `parts` one after another (never a view into any of them). */
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
