@@ -18,33 +18,11 @@ import { runLoad } from "./load.ts";
 import { metricSum } from "./prom.ts";
 import { CtlSystem } from "./systems.ts";
 import { quantile } from "./stats.ts";
-import { pipeOutputToFile } from "../../src/util/child_output.ts";
-
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** A `ctl` process started with `--inspect=127.0.0.1:PORT`. */
 class InspectedProcess extends CtlProcess {
   constructor(from: CtlProcess, readonly inspectPort: number) {
-    super(from.name, from.args, from.logFile);
-  }
-
-  override start(): void {
-    const out = Deno.openSync(this.logFile, { create: true, append: true });
-    this.proc = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        `--inspect=127.0.0.1:${this.inspectPort}`,
-        MAIN,
-        "--log-format",
-        "json",
-        ...this.args,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    pipeOutputToFile(this.proc, out);
+    super(from.name, from.args, from.logFile, [`--inspect=127.0.0.1:${inspectPort}`]);
   }
 }
 

@@ -3,70 +3,18 @@
  * copy of the tree (`bites.ts` runs a patched copy). Members can be killed, paused, restarted,
  * given a clock offset (libfaketime) or a small disk (tmpfs).
  */
-import { ADMIN_TOKEN, CLUSTER_SECRET, type ExecutiveStatus, waitFor } from "../system/harness.ts";
+import {
+  ADMIN_TOKEN,
+  CLUSTER_SECRET,
+  type ExecutiveStatus,
+  LoggedProcess,
+  waitFor,
+} from "../system/harness.ts";
 import { LIBFAKETIME, Network, SmallDisk } from "./net.ts";
-import { pipeOutputToFile } from "../../src/util/child_output.ts";
 
 /** The tree's entry point, unless a run passes another copy's. */
 export const DEFAULT_MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const DELAY_PROXY = new URL("./delay_proxy.ts", import.meta.url).pathname;
-
-/** A `ctl` process inside a namespace, its output appended to a log file. */
-export class NsProcess {
-  proc: Deno.ChildProcess | null = null;
-  paused = false;
-
-  constructor(
-    readonly name: string,
-    readonly command: string[],
-    readonly env: Record<string, string>,
-    readonly logFile: string,
-  ) {}
-
-  start(): void {
-    if (this.proc) throw new Error(`${this.name} is already running`);
-    const out = Deno.openSync(this.logFile, { create: true, append: true });
-    this.proc = new Deno.Command(this.command[0], {
-      args: this.command.slice(1),
-      env: this.env,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    this.paused = false;
-    const proc = this.proc;
-    pipeOutputToFile(proc, out);
-    // A process that dies on its own (a full disk, a crash) is no longer running.
-    proc.status.then(() => {
-      if (this.proc === proc) this.proc = null;
-    });
-  }
-
-  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
-  signal(sig: Deno.Signal): void {
-    try {
-      this.proc?.kill(sig);
-    } catch { /* already gone */ }
-    if (sig === "SIGSTOP") this.paused = true;
-    if (sig === "SIGCONT") this.paused = false;
-  }
-
-  /** Sends `sig` and waits for the process to end. */
-  async kill(sig: Deno.Signal = "SIGKILL"): Promise<void> {
-    const p = this.proc;
-    if (!p) return;
-    this.proc = null;
-    try {
-      p.kill(sig);
-    } catch { /* already gone */ }
-    await p.status;
-    this.paused = false;
-  }
-
-  get running(): boolean {
-    return this.proc !== null;
-  }
-}
 
 /** Options of a fault cluster. */
 export interface FaultClusterOptions {
@@ -87,11 +35,11 @@ export interface FaultMember {
   id: string;
   url: string;
   dataDir: string;
-  process: NsProcess;
+  process: LoggedProcess;
   disk?: SmallDisk;
   clockFile?: string;
   /** The delay proxy in front of the executive, and its control file. */
-  proxy?: { process: NsProcess; controlFile: string };
+  proxy?: { process: LoggedProcess; controlFile: string };
 }
 
 /** Executives in namespaces. */
@@ -134,7 +82,7 @@ export class FaultCluster {
           DONT_FAKE_MONOTONIC: "1",
         });
       }
-      member.process = new NsProcess(
+      member.process = new LoggedProcess(
         id,
         [
           ...this.net.prefix(id),
@@ -160,13 +108,13 @@ export class FaultCluster {
           "--destructive-changes",
           ...(o.extraArgs ?? []),
         ],
-        env,
         `${o.dir}/${id}.log`,
+        env,
       );
       if (o.delayProxy) {
         const controlFile = `${o.dir}/${id}.delay`;
         await Deno.writeTextFile(controlFile, "0 0\n");
-        const proxy = new NsProcess(
+        const proxy = new LoggedProcess(
           `${id}-proxy`,
           [
             ...this.net.prefix(id),
@@ -178,7 +126,6 @@ export class FaultCluster {
             `${this.net.node(id).ip}:${this.net.port}`,
             controlFile,
           ],
-          {},
           `${o.dir}/${id}-proxy.log`,
         );
         member.proxy = { process: proxy, controlFile };

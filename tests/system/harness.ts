@@ -64,36 +64,72 @@ export function rng(seed: number): () => number {
 }
 
 /** A `ctl` child process whose output goes to a log file. */
-export class CtlProcess {
+export class LoggedProcess {
   proc: Deno.ChildProcess | null = null;
+  /** Stopped by SIGSTOP and not continued since. */
+  paused = false;
 
-  constructor(readonly name: string, readonly args: string[], readonly logFile: string) {}
+  /** `command`: the program and its arguments; `env` adds to this process's environment. */
+  constructor(
+    readonly name: string,
+    readonly command: string[],
+    readonly logFile: string,
+    readonly env: Record<string, string> = {},
+  ) {}
 
   start(): void {
-    assert.equal(this.proc, null, `${this.name} is already running`);
+    if (this.proc) throw new Error(`${this.name} is already running`);
     const out = Deno.openSync(this.logFile, { create: true, append: true });
-    this.proc = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", MAIN, "--log-format", "json", ...this.args],
+    const proc = new Deno.Command(this.command[0], {
+      args: this.command.slice(1),
+      env: this.env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    pipeOutputToFile(this.proc, out);
+    this.proc = proc;
+    this.paused = false;
+    pipeOutputToFile(proc, out);
+    // A process that ends on its own (a crash, a full disk) is no longer running.
+    proc.status.then(() => {
+      if (this.proc === proc) this.proc = null;
+    });
   }
 
-  /** Sends `signal` and waits for the process to end. */
-  async kill(signal: Deno.Signal = "SIGKILL"): Promise<void> {
+  /** Sends a signal without waiting (SIGSTOP, SIGCONT). */
+  signal(sig: Deno.Signal): void {
+    try {
+      this.proc?.kill(sig);
+    } catch { /* already gone */ }
+    if (sig === "SIGSTOP") this.paused = true;
+    if (sig === "SIGCONT") this.paused = false;
+  }
+
+  /** Sends `sig` and waits for the process to end. */
+  async kill(sig: Deno.Signal = "SIGKILL"): Promise<void> {
     const p = this.proc;
     if (!p) return;
     this.proc = null;
     try {
-      p.kill(signal);
+      p.kill(sig);
     } catch { /* already gone */ }
     await p.status;
+    this.paused = false;
   }
 
   get running(): boolean {
     return this.proc !== null;
+  }
+}
+
+/** This tree's `ctl ARGS` (JSON logs), with `denoFlags` for `deno run` (e.g. `--inspect`). */
+export class CtlProcess extends LoggedProcess {
+  constructor(name: string, readonly args: string[], logFile: string, denoFlags: string[] = []) {
+    super(
+      name,
+      [Deno.execPath(), "run", "--allow-all", ...denoFlags, MAIN, "--log-format", "json", ...args],
+      logFile,
+    );
   }
 }
 
