@@ -44,6 +44,7 @@ import {
   requireAdmin,
   requireWriter,
 } from "./request.ts";
+import { mark } from "../util/timeline.ts";
 
 /** Tunables of the HTTP layer (tests shorten the heartbeat). */
 export interface ExecutiveAppOptions {
@@ -324,6 +325,7 @@ export function createExecutiveApp(
   });
 
   app.post("/families/:family/mutations", async (c) => {
+    mark("http.in");
     const writer = requireWriter(c.req.raw.headers, deps.sor);
     const family = familyName(c.req.param("family"));
     const body = parseJsonObject(c.get("body"), "mutation request");
@@ -339,6 +341,7 @@ export function createExecutiveApp(
       );
     }
     const prepared = prepareMutation(family, mutations, (t) => deps.sor.tableSchema(family, t));
+    mark("propose");
     const seq = await propose(c, `writer:${writer}`, {
       type: "mutate",
       family,
@@ -359,6 +362,7 @@ export function createExecutiveApp(
         );
       }
     }
+    mark("reply");
     return c.json(warnings.length > 0 ? { seq, warnings } : { seq });
   });
 

@@ -29,6 +29,7 @@ import { SqliteLog } from "./storage/sqlite_log.ts";
 import type { LogStore } from "./storage/types.ts";
 import { PeerTransport } from "./transport/peer_transport.ts";
 import { createRaftHandler } from "./transport/raft_handler.ts";
+import { mark } from "../util/timeline.ts";
 
 const logger = getLogger(["ctl", "raftnode", "node"]);
 /** How long a member waits before copying its state again after a snapshot failed. */
@@ -621,6 +622,7 @@ export class RaftNode {
   }
 
   private async handleReady(rd: CoreReady): Promise<void> {
+    mark("ready");
     if (rd.softState !== null) this.onSoftState(rd.softState.role, rd.softState.leader);
     // The core splits messages: a leader's appends may go before its own fsync (Raft thesis
     // §10.2.1; the core counts the leader's copy only once advance() reports it durable); votes
@@ -650,7 +652,9 @@ export class RaftNode {
     // machine skips what it already applied.
     if (rd.committedEntries.length > 0) {
       try {
+        mark("apply");
         await this.applyCommitted(rd.committedEntries);
+        mark("applied");
       } catch (err) {
         persisting?.catch(() => {}); // the loop fails on `err`; the append's fate is moot
         throw err;
@@ -662,6 +666,7 @@ export class RaftNode {
       if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
     }
     this.transport.send(rd.messagesAfterPersist);
+    if (rd.messagesAfterPersist.length > 0) mark("acked");
     for (const rs of rd.readStates) {
       const w = this.reads.get(rs.context);
       if (w) w.index = rs.index;

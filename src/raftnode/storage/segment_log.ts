@@ -32,6 +32,7 @@ import {
   type LogStore,
   StorageError,
 } from "./types.ts";
+import { mark } from "../../util/timeline.ts";
 
 const logger = getLogger(["ctl", "raftnode", "wal"]);
 const SEGMENT_NAME = /^seg-([0-9a-f]{16})\.wal$/;
@@ -253,7 +254,9 @@ export class SegmentLog implements LogStore {
       // The write is blocking (a copy into the page cache) so that the fdatasync below is
       // dispatched before append() returns: the Raft loop applies entries while it runs.
       writeAllSync(this.file!, buf);
+      mark("written");
       await this.file!.syncData();
+      mark("synced");
       this.fileBytes += buf.length;
       if (hardState !== null) this.hardState = hardState;
       if (entries.length > 0) {

@@ -14,6 +14,7 @@ import type { Message } from "../../../raft/types.ts";
 import { CodecError, decodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER, secretMatches } from "./peer_auth.ts";
 import { concatBytes } from "../../util/bytes.ts";
+import { mark } from "../../util/timeline.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
 
@@ -56,6 +57,7 @@ export function createRaftHandler(
           const frame = pending.slice(at + 4, at + 4 + frameBytes);
           const messages = decodeMessages(frame);
           at += 4 + frameBytes;
+          mark("frame");
           try {
             options.deliver(messages);
           } catch (err) {

@@ -10,6 +10,7 @@
 
 import { parseHttpResponse } from "../../util/http_response.ts";
 import { writeAll } from "../../util/write_all.ts";
+import { mark } from "../../util/timeline.ts";
 
 /** The answer to a streamed POST. */
 export interface TcpPostResult {
@@ -115,6 +116,7 @@ export async function tcpPost(
       for (;;) {
         const { value, done } = await reader.read();
         if (done) break;
+        mark("wire");
         if (value.length > 0) await writeAll(conn, chunkFrame(value));
       }
       await writeAll(conn, encoder.encode("0" + CRLF + CRLF));
