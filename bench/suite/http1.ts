@@ -81,7 +81,7 @@ export class RawPoster implements Poster {
       let head = `POST ${u.pathname}${u.search} HTTP/1.1\r\nhost: ${u.host}\r\n`;
       for (const [k, v] of Object.entries(headers)) head += `${k}: ${v}\r\n`;
       head += `content-length: ${payload.length}\r\n\r\n`;
-      await writeAll(this.conn, concatBytes(encoder.encode(head), payload));
+      await writeAll(this.conn, concatBytes([encoder.encode(head), payload]));
       const answer = await this.readAnswer(this.conn);
       signal?.throwIfAborted();
       return answer;

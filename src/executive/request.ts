@@ -5,6 +5,7 @@
 import { CtlError } from "../sor/errors.ts";
 import { constantTimeEqual } from "../sor/secrets.ts";
 import type { SorStateMachine } from "../sor/state_machine.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 /** Largest request body accepted, in bytes (ctlstore's limit). */
 export const BODY_BYTES_MAX = 1024 * 1024;
@@ -47,13 +48,7 @@ export async function readBodyCapped(
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** Decodes a UTF-8 body; invalid UTF-8 is a 400. */

@@ -212,7 +212,7 @@ export class SegmentLog implements LogStore {
     const path = `${this.walDir}/seg-${seq.toString(16).padStart(16, "0")}.wal`;
     const tmp = `${path}.tmp`;
     const head = encodeRecords([], this.hardState);
-    const body = marker === null ? head : concatBytes(head, marker);
+    const body = marker === null ? head : concatBytes([head, marker]);
     const spare = await this.takeSpare();
     if (spare !== null) await Deno.rename(spare, tmp);
     const f = await Deno.open(tmp, { write: true, create: true, truncate: spare === null });

@@ -43,7 +43,7 @@ export function createRaftHandler(
     let dropped = 0;
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
-        pending = pending.length === 0 ? chunk : concatBytes(pending, chunk);
+        pending = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
         let at = 0;
         while (pending.length - at >= 4) {
           const view = new DataView(pending.buffer, pending.byteOffset + at, 4);
@@ -134,14 +134,7 @@ async function readBody(req: Request, bytesMax: number): Promise<Uint8Array> {
     if (total > bytesMax) throw new RangeError(`Body exceeds ${bytesMax} bytes`);
     chunks.push(chunk);
   }
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0] : concatBytes(chunks);
 }
 
 /**
