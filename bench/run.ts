@@ -11,7 +11,8 @@
  * Benches (`--only`): disk (fdatasync as ctl's log and etcd's WAL do it), sor (SoR apply without
  * Raft), reader (reader-library point reads), sidecar (`ctl sidecar` throughput), write (1 and 64
  * clients, 1-row and 100-row writes, ctl and etcd interleaved), breakdown (one sequential write
- * step by step), propagation (write ack → row in a reflector's LDB), bootstrap (`GET /v1/snapshot`
+ * step by step), timeline (one sequential write hop by hop across the processes, on a cluster of its
+ * own), propagation (write ack → row in a reflector's LDB), bootstrap (`GET /v1/snapshot`
  * installed as a new LDB), failover (kill -9 of the leader). Progress goes to stderr; the table to
  * stdout. Medians over several result files: `bench/suite/summarize.ts`; CPU profiles of the
  * executives under load: `bench/suite/profile.ts`.
@@ -35,6 +36,7 @@ import {
   EtcdSystem,
   type KvSystem,
 } from "./suite/systems.ts";
+import { benchTimeline } from "./suite/timeline.ts";
 import { benchWrites } from "./suite/writes.ts";
 import { type ClientKind, clientKind } from "./suite/load.ts";
 
@@ -45,6 +47,7 @@ export const BENCHES = [
   "sidecar",
   "write",
   "breakdown",
+  "timeline",
   "propagation",
   "bootstrap",
   "failover",
@@ -238,6 +241,16 @@ async function main(): Promise<void> {
           runs: o.runs,
           log,
           client: o.client,
+        }),
+      );
+    }
+    if (o.only.has("timeline")) {
+      log("timeline: one sequential write, hop by hop (a cluster of its own, recording)");
+      results.push(
+        ...await benchTimeline(dir, {
+          writes: o.quick ? 300 : 3000,
+          warmup: o.quick ? 100 : 1000,
+          log,
         }),
       );
     }

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from "node:util";
 import { RawPoster } from "./http1.ts";
-import { quantile } from "./stats.ts";
+import { quantile, type Result } from "./stats.ts";
 import { CtlSystem, KEYS } from "./systems.ts";
 
 /** One process's marks: time (ms, wall clock) and point, in order. */
@@ -108,27 +108,39 @@ export function lineUp(
   return at;
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      writes: { type: "string", default: "3000" },
-      warmup: { type: "string", default: "1000" },
-      json: { type: "string" },
-    },
-  });
-  const dir = await Deno.makeTempDir({ prefix: "ctl-timeline-" });
+/** What `measureTimeline` saw: samples (µs) per step of `STEPS`, and of the whole write. */
+export interface TimelineRun {
+  sent: number;
+  lined: number;
+  steps: number[][];
+  totals: number[];
+  leaderFsync: number[];
+}
+
+/**
+ * Starts its own 3 executives under `dir` with timelines on (the variable is set only while
+ * they spawn, so later processes do not record), sends `writes` sequential single-row writes
+ * after `warmup` more, stops the cluster and lines the records up. Samples come back sorted.
+ */
+export async function measureTimeline(
+  dir: string,
+  o: { writes: number; warmup: number },
+): Promise<TimelineRun> {
   const timelineDir = `${dir}/timelines`;
-  // Inherited by the executives, which record their marks there.
   Deno.env.set("CTL_TIMELINE_DIR", timelineDir);
-  const sys = await CtlSystem.start(`${dir}/cluster`);
+  let sys: CtlSystem;
+  try {
+    sys = await CtlSystem.start(`${dir}/timeline-cluster`);
+  } finally {
+    Deno.env.delete("CTL_TIMELINE_DIR");
+  }
   const client: { send: number; recv: number }[] = [];
   try {
     const url = await sys.leaderUrl();
     const poster = new RawPoster();
     const now = () => performance.timeOrigin + performance.now();
-    for (let i = 0; i < Number(values.warmup); i++) await sys.write(poster, url, 1, i % KEYS);
-    for (let i = 0; i < Number(values.writes); i++) {
+    for (let i = 0; i < o.warmup; i++) await sys.write(poster, url, 1, i % KEYS);
+    for (let i = 0; i < o.writes; i++) {
       const send = now();
       const ok = await sys.write(poster, url, 1, i % KEYS);
       const recv = now();
@@ -146,52 +158,106 @@ async function main(): Promise<void> {
   const leader = files.find((m) => m.some((x) => x.point === "http.in"));
   if (!leader) throw new Error("no executive recorded a write");
   const followers = files.filter((m) => m !== leader && m.some((x) => x.point === "frame"));
-  const perStep: number[][] = STEPS.map(() => []);
-  const totals: number[] = [];
-  const leaderFsync: number[] = [];
-  let lined = 0;
+  const run: TimelineRun = {
+    sent: client.length,
+    lined: 0,
+    steps: STEPS.map(() => []),
+    totals: [],
+    leaderFsync: [],
+  };
   for (const { send, recv } of client) {
     const at = lineUp(send, recv, leader, followers);
     if (at === null) continue;
-    lined++;
-    totals.push((recv - send) * 1000);
-    STEPS.forEach(([, from, to], i) => perStep[i].push((at[to] - at[from]) * 1000));
+    run.lined++;
+    run.totals.push((recv - send) * 1000);
+    STEPS.forEach(([, from, to], i) => run.steps[i].push((at[to] - at[from]) * 1000));
     const written = first(leader, "written", at["L.propose"], recv);
     const synced = written && first(leader, "synced", written, recv);
-    if (written && synced) leaderFsync.push((synced - written) * 1000);
+    if (written && synced) run.leaderFsync.push((synced - written) * 1000);
   }
-  await Deno.remove(dir, { recursive: true });
-  if (lined === 0) throw new Error("no write could be lined up");
+  if (run.lined === 0) throw new Error("no write could be lined up");
+  for (const xs of [...run.steps, run.totals, run.leaderFsync]) xs.sort((a, b) => a - b);
+  return run;
+}
 
-  for (const xs of [...perStep, totals, leaderFsync]) xs.sort((a, b) => a - b);
+/** The report's rows: each step of one sequential write, then the whole write. */
+export async function benchTimeline(
+  dir: string,
+  o: { writes: number; warmup: number; log: (line: string) => void },
+): Promise<Result[]> {
+  const run = await measureTimeline(dir, o);
+  o.log(`  timeline: ${run.lined} of ${run.sent} writes lined up`);
+  const row = (name: string, samples: number[], note?: string): Result => ({
+    bench: "timeline",
+    name,
+    unit: "µs",
+    median: quantile(samples, 0.5),
+    p99: quantile(samples, 0.99),
+    n: samples.length,
+    ...(note ? { note } : {}),
+  });
+  return [
+    ...STEPS.map(([label], i) => row(`one write, step: ${label}`, run.steps[i])),
+    row(
+      "one write, whole (as the client saw it)",
+      run.totals,
+      "sequential single-row writes, each lined up across the client's and the executives' " +
+        "recorded points (bench/suite/timeline.ts); the follower is the one that acked first",
+    ),
+  ];
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      writes: { type: "string", default: "3000" },
+      warmup: { type: "string", default: "1000" },
+      json: { type: "string" },
+    },
+  });
+  const dir = await Deno.makeTempDir({ prefix: "ctl-timeline-" });
+  let run: TimelineRun;
+  try {
+    run = await measureTimeline(dir, {
+      writes: Number(values.writes),
+      warmup: Number(values.warmup),
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
   const fmt = (us: number) => us.toFixed(0).padStart(6);
   console.log(
-    `${lined} of ${client.length} sequential single-row writes lined up (µs; medians, p90)`,
+    `${run.lined} of ${run.sent} sequential single-row writes lined up (µs; medians, p90)`,
   );
   const rows = STEPS.map(([label], i) => ({
     step: label,
-    p50: quantile(perStep[i], 0.5),
-    p90: quantile(perStep[i], 0.9),
+    p50: quantile(run.steps[i], 0.5),
+    p90: quantile(run.steps[i], 0.9),
   }));
   for (const r of rows) console.log(`  ${r.step.padEnd(58)} ${fmt(r.p50)} ${fmt(r.p90)}`);
   const sum = rows.reduce((s, r) => s + r.p50, 0);
   console.log(`  ${"sum of the step medians".padEnd(58)} ${fmt(sum)}`);
   console.log(
-    `  ${"whole write, as the client saw it".padEnd(58)} ${fmt(quantile(totals, 0.5))} ${
-      fmt(quantile(totals, 0.9))
+    `  ${"whole write, as the client saw it".padEnd(58)} ${fmt(quantile(run.totals, 0.5))} ${
+      fmt(quantile(run.totals, 0.9))
     }`,
   );
-  if (leaderFsync.length > 0) {
+  if (run.leaderFsync.length > 0) {
     console.log(
-      `  ${"(beside: the leader's own fdatasync)".padEnd(58)} ${fmt(quantile(leaderFsync, 0.5))} ${
-        fmt(quantile(leaderFsync, 0.9))
-      }`,
+      `  ${"(beside: the leader's own fdatasync)".padEnd(58)} ${
+        fmt(quantile(run.leaderFsync, 0.5))
+      } ${fmt(quantile(run.leaderFsync, 0.9))}`,
     );
   }
   if (values.json) {
     await Deno.writeTextFile(
       values.json,
-      JSON.stringify({ writes: lined, steps: rows, totalP50: quantile(totals, 0.5) }, null, 2),
+      JSON.stringify(
+        { writes: run.lined, steps: rows, totalP50: quantile(run.totals, 0.5) },
+        null,
+        2,
+      ),
     );
   }
 }
