@@ -234,13 +234,13 @@ export class SorStateMachine {
       this.applyInternal(index);
       return { ok: false, error: (e as CtlError).toBody() };
     }
-    return this.#transaction(index, () => this.#applyCommand(cmd, index));
+    return this.#batch(index, () => this.#command(() => this.#applyCommand(cmd, index), cmd));
   }
 
   /** Records an entry that carries no command (no-op, membership change). */
   applyInternal(index: number): void {
     this.#assertNext(index);
-    this.#transaction(index, () => ({ ok: true, seq: 0 }));
+    this.#batch(index, () => this.#command(() => ({ ok: true, seq: 0 })));
   }
 
   /**
@@ -259,7 +259,10 @@ export class SorStateMachine {
         if (e.kind === "internal") return null;
         if (e.local instanceof PreparedCommand) {
           const prepared = e.local;
-          return this.#command(() => this.#applyCommand(prepared.cmd, e.index, prepared.mutation));
+          return this.#command(
+            () => this.#applyCommand(prepared.cmd, e.index, prepared.mutation),
+            prepared.cmd,
+          );
         }
         let cmd: SorCommand;
         try {
@@ -267,7 +270,7 @@ export class SorStateMachine {
         } catch (err) {
           return { ok: false, error: (err as CtlError).toBody() };
         }
-        return this.#command(() => this.#applyCommand(cmd, e.index));
+        return this.#command(() => this.#applyCommand(cmd, e.index), cmd);
       }), entries.length);
   }
 
@@ -276,10 +279,6 @@ export class SorStateMachine {
     assert(Number.isSafeInteger(index) && index > 0, `bad index ${index}`);
     const applied = this.appliedIndex();
     assert(index > applied, `index ${index} at or below applied index ${applied}`);
-  }
-
-  #transaction(index: number, body: () => ApplyResult): ApplyResult {
-    return this.#batch(index, () => this.#command(body));
   }
 
   /**
@@ -347,19 +346,26 @@ export class SorStateMachine {
     this.#checkpointer.afterCommit(() => db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get());
   }
 
-  /** Runs one command in a savepoint: an expected failure undoes exactly that command. */
-  #command(body: () => ApplyResult): ApplyResult {
-    const sp = this.#savepoint;
-    sp.begin.run();
+  /**
+   * Runs one command so that an expected failure (a CtlError) undoes exactly that command: in a
+   * savepoint, except a mutation, which refuses only before its first SQLite write (`#mutate`)
+   * and so has nothing in SQLite to undo — two statements fewer per write. The rows held back
+   * in the catalog are undone either way; an unexpected error undoes the whole batch (#batch).
+   */
+  #command(body: () => ApplyResult, cmd?: SorCommand): ApplyResult {
+    const sp = cmd?.type === "mutate" ? null : this.#savepoint;
+    sp?.begin.run();
     this.#catalog.beginCommand();
     try {
       const result = body();
-      sp.release.run();
+      sp?.release.run();
       this.#catalog.commitCommand();
       return result;
     } catch (e) {
-      sp.rollback.run();
-      sp.release.run();
+      if (sp !== null) {
+        sp.rollback.run();
+        sp.release.run();
+      }
       this.#catalog.rollbackCommand();
       // Cached layouts and statements may describe tables the rollback undid.
       this.#forgetStatements();
@@ -675,14 +681,26 @@ export class SorStateMachine {
       cat.setTableSizeBytes(family, table, size);
     }
 
-    if (cmd.cookieBase64 !== undefined) {
-      cat.setCookie(writer, cookieBytes(decodeBase64(String(cmd.cookieBase64), "cookie")));
+    const cookie = cmd.cookieBase64 === undefined
+      ? undefined
+      : cookieBytes(decodeBase64(String(cmd.cookieBase64), "cookie"));
+
+    // Every refusal is above: a mutation runs without a savepoint of its own (#command), so from
+    // its first SQLite write on, a request error would leave it half-applied. None is expected;
+    // one here is a bug, and fails the whole batch instead.
+    try {
+      if (cookie !== undefined) cat.setCookie(writer, cookie);
+      cat.setWriterUsage(writer, {
+        windowStartMs: usage.windowStartMs,
+        rows: usage.rows + ops.length,
+      });
+      return this.#commit(cmd.ts, family, ops);
+    } catch (e) {
+      if (!(e instanceof CtlError)) throw e;
+      throw new Error(
+        `SoR invariant broken: mutation refused after it began writing: ${e.message}`,
+      );
     }
-    cat.setWriterUsage(writer, {
-      windowStartMs: usage.windowStartMs,
-      rows: usage.rows + ops.length,
-    });
-    return this.#commit(cmd.ts, family, ops);
   }
 
   /** The writer's usage in the fixed one-minute window containing `ts`. */

@@ -83,6 +83,8 @@ Deno.test("a failed command changes nothing but the applied index", () => {
       ledger: t.sor.ledger(0, 100),
       sums: t.sor.checksums(),
       index: t.sor.appliedIndex(),
+      usage: t.sor.writerUsage("writer1"),
+      size: t.sor.tableSizeBytes("fam", "users"),
     };
     const failures: [SorCommandBody, string][] = [
       [{ type: "create_family", family: "fam" }, "family_exists"],
@@ -93,6 +95,11 @@ Deno.test("a failed command changes nothing but the applied index", () => {
         "invalid_value",
       ],
       [mutate([upsert("z"), upsert("z")]), "duplicate_key"],
+      // Refused after its sizes and usage were worked out, before anything was written.
+      [
+        { ...mutate([upsert("z")]), cookieBase64: "not base64!" } as SorCommandBody,
+        "invalid_value",
+      ],
       [mutate([upsert("z"), { table: "nope", values: {} }]), "table_not_found"],
       [{ ...mutate([upsert("z")]), writer: "nobody" } as SorCommandBody, "writer_not_found"],
       [
@@ -110,6 +117,11 @@ Deno.test("a failed command changes nothing but the applied index", () => {
     assert.deepEqual(t.sor.checksums(), before.sums);
     assert.equal(t.sor.appliedIndex(), before.index + failures.length);
     assert.deepEqual(rows(t), [{ id: "a", n: "1" }]);
+    assert.deepEqual(t.sor.writerUsage("writer1"), before.usage);
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), before.size);
+    t.reopen();
+    assert.deepEqual(t.sor.writerUsage("writer1"), before.usage, "nor in the file");
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), before.size);
     // A corrupt payload is a deterministic failure too.
     const bad = t.sor.apply(t.sor.appliedIndex() + 1, new TextEncoder().encode("{not json"));
     assert.equal(bad.ok, false);
