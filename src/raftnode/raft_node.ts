@@ -67,7 +67,10 @@ export interface RaftNodeOptions {
   snapshotEntries?: number;
   /** Entries kept in the log behind a snapshot for slow followers; default 5000. */
   compactKeepEntries?: number;
-  /** Default 10000 ms. */
+  /**
+   * How long a proposal may take to commit and apply before it fails with TIMEOUT; checked on each
+   * tick, so it fails up to `tickMs` later. Default 10000 ms.
+   */
   proposalTimeoutMs?: number;
   /** Default 100000. */
   pendingProposalsMax?: number;
@@ -118,16 +121,24 @@ export interface RaftNodeStatus {
 interface Pending {
   resolve(result: unknown): void;
   reject(err: Error): void;
-  timer: ReturnType<typeof setTimeout>;
+  /** `performance.now()` after which the proposal fails with TIMEOUT (`expireProposals`). */
+  deadline: number;
   /** The proposer's `local` (see `StateMachineEntry.local`). */
   local?: unknown;
 }
 
-interface ReadWaiter extends Pending {
+/** A read barrier or a wait for a condition, each with a timer of its own (they are rare). */
+interface TimedWaiter {
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ReadWaiter extends TimedWaiter {
   index: number | null;
 }
 
-interface ConditionWaiter extends Pending {
+interface ConditionWaiter extends TimedWaiter {
   check(): boolean;
 }
 
@@ -331,6 +342,7 @@ export class RaftNode {
     );
     node.ticker = setInterval(() => {
       node.pendingTicks++;
+      node.expireProposals(performance.now());
       node.wake();
     }, node.o.tickMs);
     node.loop = node.run();
@@ -360,16 +372,8 @@ export class RaftNode {
     }
     const seq = ++this.proposalSeq;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(seq);
-        reject(
-          new RaftNodeError(
-            "TIMEOUT",
-            `Proposal not applied within ${this.o.proposalTimeoutMs} ms`,
-          ),
-        );
-      }, this.o.proposalTimeoutMs);
-      this.pending.set(seq, { resolve, reject, timer, local });
+      const deadline = performance.now() + this.o.proposalTimeoutMs;
+      this.pending.set(seq, { resolve, reject, deadline, local });
       this.queuedProposals.push({ seq, data });
       this.wake();
     });
@@ -794,7 +798,6 @@ export class RaftNode {
         const p = this.pending.get(seq);
         if (p === undefined) continue;
         this.pending.delete(seq);
-        clearTimeout(p.timer);
         p.resolve(results[at]);
       }
     }
@@ -957,8 +960,22 @@ export class RaftNode {
     const p = this.pending.get(seq);
     if (p === undefined) return;
     this.pending.delete(seq);
-    clearTimeout(p.timer);
     p.reject(err);
+  }
+
+  /**
+   * Fails the proposals whose deadline has passed, on each tick: one sweep instead of a timer per
+   * proposal (arming and clearing one cost ~2.6 µs of each write). `pending` is in proposal
+   * order, and every proposal gets the same timeout, so the expired ones are at its front.
+   */
+  private expireProposals(now: number): void {
+    for (const [seq, p] of this.pending) {
+      if (p.deadline > now) break;
+      this.failPending(
+        seq,
+        new RaftNodeError("TIMEOUT", `Proposal not applied within ${this.o.proposalTimeoutMs} ms`),
+      );
+    }
   }
 
   private failRead(context: string, err: Error): void {

@@ -400,3 +400,25 @@ Deno.test("RaftNode: a lone write's commit reaches followers within commitHoldMs
     await c.close();
   }
 });
+
+Deno.test("RaftNode: a proposal that cannot commit fails with TIMEOUT after proposalTimeoutMs", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    tickMs: 50,
+    electionTicks: 60, // the leader keeps its role well past the timeout
+    proposalTimeoutMs: 300,
+  });
+  try {
+    const leader = await c.leader(10_000);
+    assert.equal(await leader.propose(enc(1)), 1);
+    for (const m of c.members.values()) if (m.node !== leader) await m.node!.stop();
+    const t0 = performance.now();
+    const err = await leader.propose(enc(1)).then(() => null, (e) => e);
+    const waited = performance.now() - t0;
+    assert.ok(err instanceof RaftNodeError, `rejected with ${err}`);
+    assert.equal(err.code, "TIMEOUT");
+    assert.ok(waited >= 300 && waited < 700, `timed out after ${Math.round(waited)} ms`);
+    assert.equal(leader.status().role, "leader");
+  } finally {
+    await c.close();
+  }
+});
