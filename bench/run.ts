@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import Table from "cli-table3";
-import { reflector } from "../tests/system/harness.ts";
+import { type LoggedProcess, reflector } from "../tests/system/harness.ts";
 import { benchBootstrap } from "./suite/bootstrap.ts";
 import { benchBreakdown } from "./suite/breakdown.ts";
 import { probeFsync } from "./suite/fsync_probe.ts";
@@ -267,17 +267,7 @@ async function main(): Promise<void> {
       if (etcdStart.status === "rejected") throw etcdStart.reason;
       const ctl = ctlStart.value;
       const etcd = etcdStart.value;
-      // Two reflectors: one streaming from the leader, one from a follower.
-      const leaderUrl = await ctl.leaderUrl();
-      const followerUrl = await ctl.followerUrl();
-      const reflectors = [
-        { label: "reflector streaming from the leader", name: "r-leader", url: leaderUrl },
-        { label: "reflector streaming from a follower", name: "r-follower", url: followerUrl },
-      ].map((r) => ({
-        ...r,
-        path: join(dir, r.name, "ldb.db"),
-        process: reflector(dir, r.name, [r.url, ...ctl.cluster.urls.filter((u) => u !== r.url)]),
-      }));
+      const reflectors: { label: string; path: string; process: LoggedProcess }[] = [];
       try {
         if (o.only.has("write")) {
           log("write: throughput and latency");
@@ -301,7 +291,21 @@ async function main(): Promise<void> {
           // Started only now: running beside the write phases they took a large share of the two
           // cores from the executives (each applies every row), which etcd's figures did not
           // pay. They replay the ledger so far before the clock starts.
-          reflectors.forEach((r) => r.process.start());
+          // Two reflectors: one streaming from the leader, one from a follower — as they are now:
+          // the load before may have moved the leadership.
+          const leaderUrl = await ctl.leaderUrl();
+          const followerUrl = await ctl.followerUrl();
+          for (
+            const [label, name, url] of [
+              ["reflector streaming from the leader", "r-leader", leaderUrl],
+              ["reflector streaming from a follower", "r-follower", followerUrl],
+            ]
+          ) {
+            const others = ctl.cluster.urls.filter((u) => u !== url);
+            const process = reflector(dir, name, [url, ...others]);
+            reflectors.push({ label, path: join(dir, name, "ldb.db"), process });
+            process.start();
+          }
           // ~1,000 writes/s as the target asks, and a lighter load that leaves the cluster idle
           // most of the time, to tell queueing from the path itself.
           for (const ratePerSecond of o.quick ? [1000] : [1000, 200]) {

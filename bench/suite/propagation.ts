@@ -113,6 +113,12 @@ export async function benchPropagation(
   for (const w of watchers) await w.stop();
 
   if (failed > 0) o.log(`  propagation: ${failed} writes failed; last: ${ctlWriteErrors.last}`);
+  // A reflector is labelled by the role of the member it streams from when it started.
+  const leaderAfter = await ctl.leaderUrl();
+  const moved = leaderAfter === leader
+    ? ""
+    : `; the leadership moved from ${leader} to ${leaderAfter} during the run`;
+  if (moved) o.log(`  propagation${moved}`);
   const counted = acks.filter((x) => x.counted);
   const achieved = counted.length / (o.durationMs / 1000);
   return ldbs.map((l, k) => {
@@ -159,7 +165,7 @@ export async function benchPropagation(
       target: { kind: "max", value: 25, on: "p99", text: "p99 ≤ 25 ms" },
       note: `${Math.round(achieved)} writes/s paced to the leader; ${early} rows were visible ` +
         `before their ack (counted as 0)${missing ? `; ${missing} never seen` : ""}` +
-        `${failed ? `; ${failed} failed writes` : ""}`,
+        `${failed ? `; ${failed} failed writes` : ""}${moved}`,
       detail: {
         p999: quantile(s, 0.999),
         max: s.at(-1),
