@@ -9,6 +9,7 @@
  */
 
 import type { NodeId } from "../../raft/types.ts";
+import { concatBytes } from "../util/bytes.ts";
 
 const KIND_APP = 0;
 const KIND_PEER = 1;
@@ -63,14 +64,18 @@ export function decodeEntry(data: Uint8Array): EntryPayload | null {
   return null;
 }
 
-/** Wraps the state machine's snapshot with the peer registry. */
-export function encodeSnapshotData(peers: Record<NodeId, string>, state: Uint8Array): Uint8Array {
+/** What goes in front of the state machine's snapshot: the peer registry, length-prefixed. */
+export function encodeSnapshotHeader(peers: Record<NodeId, string>): Uint8Array {
   const json = encoder.encode(JSON.stringify(peers));
-  const out = new Uint8Array(4 + json.length + state.length);
+  const out = new Uint8Array(4 + json.length);
   new DataView(out.buffer).setUint32(0, json.length, true);
   out.set(json, 4);
-  out.set(state, 4 + json.length);
   return out;
+}
+
+/** Wraps the state machine's snapshot with the peer registry. */
+export function encodeSnapshotData(peers: Record<NodeId, string>, state: Uint8Array): Uint8Array {
+  return concatBytes([encodeSnapshotHeader(peers), state]);
 }
 
 /** Unwraps snapshot data. An empty buffer (a core's empty snapshot) holds nothing. */
