@@ -5,8 +5,9 @@
  * cookie compare-and-set, table size limit, writer rate limit) uses only the entry's bytes,
  * including the leader's `ts`, and the database, so every replica reaches the same one. A
  * batch's data changes, ledger entries and applied index go into SQLite together, so a restart
- * resumes exactly after the last applied entry. A failed command rolls back to a savepoint and
- * still records its index: a failure is a deterministic outcome too.
+ * resumes exactly after the last applied entry. A failed command changes nothing (a savepoint
+ * undoes it; a mutation is refused before its first write) and still records its index: a
+ * failure is a deterministic outcome too.
  *
  * Batches share SQLite transactions: a transaction stays open for up to `commitEveryMs` (or
  * COMMIT_ENTRIES_MAX entries) and its COMMIT writes every page the batches changed once. A

@@ -63,7 +63,7 @@ export function rng(seed: number): () => number {
   };
 }
 
-/** A `ctl` child process whose output goes to a log file. */
+/** A child process (a `ctl`, or anything run inside a network namespace) logging to a file. */
 export class LoggedProcess {
   proc: Deno.ChildProcess | null = null;
   /** Stopped by SIGSTOP and not continued since. */

@@ -345,7 +345,6 @@ export class SegmentLog implements LogStore {
   }
 }
 
-/** Whether every byte of `buf` from `from` on is zero. */
 /**
  * Is `buf[from..]` all zeros? Compared with `ZEROS` natively (memcmp): 0.3 ms for 16 MiB, against
  * 6–8 ms a byte at a time.
