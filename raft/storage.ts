@@ -8,7 +8,7 @@
  */
 
 import { CompactedError, invariant, RaftError, UnavailableError } from "./errors.ts";
-import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfState, Entry, HardState, Snapshot, SnapshotMeta } from "./types.ts";
 
 /** Read access to the durable log, as the core needs it. */
 export interface Storage {
@@ -60,6 +60,10 @@ export class MemoryStorage implements Storage {
   };
   /** ents[0] is a dummy entry at the snapshot index; ents[i] has index ents[0].index + i. */
   #ents: Entry[] = [{ index: 0, term: 0, type: "normal", data: new Uint8Array() }];
+  /** False while the snapshot's data is on the driver's disk only (`releaseSnapshotData`). */
+  #snapshotResident = true;
+  /** Set when `snapshot()` was asked for while the data was not resident. */
+  #snapshotWanted = false;
 
   initialState(): { hardState: HardState; confState: ConfState } {
     return { hardState: { ...this.#hardState }, confState: this.#snapshot.meta.conf };
@@ -108,7 +112,54 @@ export class MemoryStorage implements Storage {
   }
 
   snapshot(): Snapshot {
+    if (!this.#snapshotResident) {
+      this.#snapshotWanted = true;
+      throw new RaftError(
+        "SnapshotUnavailable",
+        `Snapshot ${this.#snapshot.meta.index} is not in memory; the driver is to load it`,
+      );
+    }
     return this.#snapshot;
+  }
+
+  /**
+   * Drops the snapshot's data from memory; the driver has it on disk. A large application state
+   * would otherwise be held twice, here and in the application, for as long as no follower
+   * needs it. Until `restoreSnapshotData`, `snapshot()` throws SnapshotUnavailable (the leader
+   * sends nothing and tries again on the follower's next heartbeat response) and
+   * `wantedSnapshot()` says which data to load.
+   */
+  releaseSnapshotData(): void {
+    if (this.#snapshot.meta.index === 0 || !this.#snapshotResident) return;
+    this.#snapshot = { meta: this.#snapshot.meta, data: new Uint8Array() };
+    this.#snapshotResident = false;
+  }
+
+  /** The latest snapshot's index, term and configuration, whether or not its data is in memory. */
+  snapshotMeta(): SnapshotMeta {
+    return this.#snapshot.meta;
+  }
+
+  /** Whether the snapshot's data is in memory. */
+  snapshotResident(): boolean {
+    return this.#snapshotResident;
+  }
+
+  /** The index of a released snapshot that `snapshot()` was asked for since, or null. */
+  wantedSnapshot(): number | null {
+    return this.#snapshotWanted && !this.#snapshotResident ? this.#snapshot.meta.index : null;
+  }
+
+  /**
+   * Puts back the data of the snapshot at `index` (loaded from the driver's disk). Returns false,
+   * changing nothing, when a newer snapshot replaced that one meanwhile or it is in memory.
+   */
+  restoreSnapshotData(index: number, data: Uint8Array): boolean {
+    if (this.#snapshotResident || index !== this.#snapshot.meta.index) return false;
+    this.#snapshot = { meta: this.#snapshot.meta, data };
+    this.#snapshotResident = true;
+    this.#snapshotWanted = false;
+    return true;
   }
 
   /** Replaces the log with a snapshot received from the leader (`Ready.snapshot`). */
@@ -120,6 +171,8 @@ export class MemoryStorage implements Storage {
       );
     }
     this.#snapshot = snap;
+    this.#snapshotResident = true;
+    this.#snapshotWanted = false;
     this.#ents = [{
       index: snap.meta.index,
       term: snap.meta.term,
@@ -149,6 +202,8 @@ export class MemoryStorage implements Storage {
       },
       data,
     };
+    this.#snapshotResident = true;
+    this.#snapshotWanted = false;
     return this.#snapshot;
   }
 

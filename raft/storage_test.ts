@@ -63,3 +63,30 @@ Deno.test("MemoryStorage: applying a leader's snapshot replaces the log; an olde
     /SnapshotOutOfDate|Cannot apply/,
   );
 });
+
+Deno.test("MemoryStorage: released snapshot data is unavailable, wanted, and restored only for its own index", () => {
+  const s = new MemoryStorage();
+  s.releaseSnapshotData();
+  assert.equal(s.snapshotResident(), true, "the empty founding snapshot is never released");
+  s.append([e(1, 1), e(2, 1), e(3, 2), e(4, 2)]);
+  s.createSnapshot(3, emptyConfState(), new Uint8Array([7, 8]));
+  s.releaseSnapshotData();
+  assert.equal(s.snapshotResident(), false);
+  assert.equal(s.wantedSnapshot(), null, "nobody asked yet");
+  assert.throws(() => s.snapshot(), /SnapshotUnavailable|not in memory/);
+  assert.equal(s.wantedSnapshot(), 3);
+  assert.equal(s.term(3), 2, "the log's anchor at the snapshot index stays");
+  assert.equal(s.restoreSnapshotData(2, new Uint8Array([1])), false, "another snapshot's data");
+  assert.equal(s.restoreSnapshotData(3, new Uint8Array([7, 8])), true);
+  assert.deepEqual([...s.snapshot().data], [7, 8]);
+  assert.equal(s.wantedSnapshot(), null);
+  assert.equal(s.restoreSnapshotData(3, new Uint8Array([9])), false, "already in memory");
+
+  // A newer snapshot while released: the load of the old one no longer applies.
+  s.releaseSnapshotData();
+  assert.throws(() => s.snapshot());
+  s.createSnapshot(4, emptyConfState(), new Uint8Array([4]));
+  assert.equal(s.wantedSnapshot(), null);
+  assert.equal(s.restoreSnapshotData(3, new Uint8Array([7, 8])), false);
+  assert.deepEqual([...s.snapshot().data], [4]);
+});

@@ -101,13 +101,16 @@ export class CtlSystem implements KvSystem {
   readonly name = "ctl" as const;
   readonly cluster: Cluster;
 
-  private constructor(readonly dir: string) {
-    this.cluster = new Cluster(dir, 3);
+  private constructor(readonly dir: string, executiveArgs: string[]) {
+    this.cluster = new Cluster(dir, 3, executiveArgs);
   }
 
-  /** Starts 3 executives, creates the bench family/table/writer and lifts the rate limit. */
-  static async start(dir: string): Promise<CtlSystem> {
-    const s = new CtlSystem(join(dir, "ctl"));
+  /**
+   * Starts 3 executives (with `executiveArgs` added to each command line), creates the bench
+   * family/table/writer and lifts the rate limit.
+   */
+  static async start(dir: string, executiveArgs: string[] = []): Promise<CtlSystem> {
+    const s = new CtlSystem(join(dir, "ctl"), executiveArgs);
     Deno.mkdirSync(s.dir, { recursive: true });
     s.cluster.start();
     try {

@@ -65,6 +65,8 @@ export interface SimResult {
   leadersElected: number;
   crashes: number;
   snapshotsSent: number;
+  /** Snapshot data loaded back because a leader asked for a released snapshot. */
+  snapshotLoads: number;
   confChanges: number;
   reads: number;
 }
@@ -93,6 +95,8 @@ interface SimNode {
   durableCommit: number;
   checkedLeaderTerm: number;
   incarnation: number;
+  /** The snapshot data on the node's "disk": what a driver that released it loads back. */
+  savedSnapshot: { index: number; data: Uint8Array };
 }
 
 interface InFlight {
@@ -163,7 +167,14 @@ export class Simulation {
   readonly logIdentity = new Map<string, number>();
   readonly pendingReads = new Map<string, number>();
 
-  readonly stats = { leadersElected: 0, crashes: 0, snapshotsSent: 0, confChanges: 0, reads: 0 };
+  readonly stats = {
+    leadersElected: 0,
+    crashes: 0,
+    snapshotsSent: 0,
+    snapshotLoads: 0,
+    confChanges: 0,
+    reads: 0,
+  };
 
   constructor(o: SimOptions) {
     this.rng = seededRandom(o.seed);
@@ -197,6 +208,7 @@ export class Simulation {
       durableCommit: storage.hardState().commit,
       checkedLeaderTerm: 0,
       incarnation: 0,
+      savedSnapshot: { index: storage.snapshotMeta().index, data: storage.snapshot().data },
     };
     this.nodes.set(id, n);
     this.#start(n);
@@ -216,6 +228,8 @@ export class Simulation {
 
   #start(n: SimNode): void {
     n.incarnation++;
+    // A restarting driver reads its snapshot file.
+    n.storage.restoreSnapshotData(n.savedSnapshot.index, n.savedSnapshot.data);
     const snap = n.storage.snapshot();
     const app = decodeApp(snap.data);
     n.app = { applied: snap.meta.index, digest: app.digest, conf: snap.meta.conf };
@@ -348,6 +362,7 @@ export class Simulation {
         );
       }
       n.storage.applySnapshot(rd.snapshot);
+      n.savedSnapshot = { index: rd.snapshot.meta.index, data: rd.snapshot.data };
     }
     if (rd.entries.length > 0) {
       n.storage.append(rd.entries);
@@ -540,6 +555,15 @@ export class Simulation {
       const n = this.#pick(live);
       if (n) this.#snapshot(n);
     }
+    if (this.o.snapshots && this.rng() < 0.05) {
+      // The driver drops the snapshot's data from memory; it loads it again when asked (step).
+      // Leaders are the ones asked for snapshots.
+      const n = leader && this.rng() < 0.5 ? leader : this.#pick(live);
+      if (n && n.storage.snapshotResident() && n.storage.snapshotMeta().index > 0) {
+        n.storage.releaseSnapshotData();
+        this.trace(`${n.id} released snapshot ${n.storage.snapshotMeta().index} data`);
+      }
+    }
     if (leader && this.rng() < 0.02 * f) {
       const to = this.#pick(leader.raw!.raft.prs.voterIds());
       if (to) {
@@ -633,9 +657,13 @@ export class Simulation {
 
   #snapshot(n: SimNode): void {
     const applied = n.app.applied;
-    const snapIndex = n.storage.snapshot().meta.index;
+    const snapIndex = n.storage.snapshotMeta().index;
     if (applied <= snapIndex || n.pending) return;
-    n.storage.createSnapshot(applied, n.app.conf, encodeApp(n.app));
+    const data = encodeApp(n.app);
+    n.storage.createSnapshot(applied, n.app.conf, data);
+    n.savedSnapshot = { index: applied, data };
+    // As ctl's driver does once the file is written: keep it on disk only.
+    if (this.rng() < 0.75) n.storage.releaseSnapshotData();
     const keep = this.#randInt(4);
     const compactTo = Math.max(snapIndex + 1, applied - keep);
     if (compactTo <= applied && compactTo >= n.storage.firstIndex()) n.storage.compact(compactTo);
@@ -674,6 +702,18 @@ export class Simulation {
     }
     for (const n of this.nodes.values()) {
       if (!n.raw) continue;
+      const wanted = n.storage.wantedSnapshot();
+      if (wanted !== null && this.rng() < 0.2) {
+        // An asynchronous load of the snapshot file finishing, some rounds after it was asked for.
+        if (wanted !== n.savedSnapshot.index) {
+          throw new SafetyViolation(
+            `${n.id}: storage wants snapshot ${wanted}, the disk holds ${n.savedSnapshot.index}`,
+          );
+        }
+        n.storage.restoreSnapshotData(wanted, n.savedSnapshot.data);
+        this.stats.snapshotLoads++;
+        this.trace(`${n.id} loaded snapshot ${wanted} data`);
+      }
       if (n.pending && this.rng() < this.persistRate) this.#phaseB(n);
       if (!n.pending) {
         this.#phaseA(n);
@@ -698,6 +738,7 @@ export class Simulation {
       leadersElected: 0,
       crashes: 0,
       snapshotsSent: 0,
+      snapshotLoads: 0,
       confChanges: 0,
       reads: 0,
     };

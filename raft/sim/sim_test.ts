@@ -29,6 +29,7 @@ Deno.test("simulation: the runs exercise crashes, elections, snapshots, membersh
     leadersElected: 0,
     crashes: 0,
     snapshotsSent: 0,
+    snapshotLoads: 0,
     confChanges: 0,
     reads: 0,
     committed: 0,

@@ -44,6 +44,11 @@ export class ExecutiveMetrics {
           "index of the latest snapshot",
           (s) => s.raftStatus().snapshotIndex,
         ],
+        [
+          "ctl_raft_snapshot_in_memory",
+          "1 while the latest snapshot's data is held in memory for a follower (else on disk only)",
+          (s) => s.raftStatus().snapshotInMemory ? 1 : 0,
+        ],
         ["ctl_raft_is_leader", "1 on the leader", (s) => s.raftStatus().role === "leader" ? 1 : 0],
         ["ctl_raft_members", "members in the configuration", (s) => s.raftStatus().members.length],
         ["ctl_ledger_last_seq", "last ledger seq applied here", (s) => s.lastSeq()],
@@ -155,6 +160,7 @@ export class ExecutiveMetrics {
       },
       saveSnapshot: (s) => log.saveSnapshot(s),
       installSnapshot: (s) => log.installSnapshot(s),
+      loadSnapshotData: (i) => log.loadSnapshotData(i),
       compact: (i) => log.compact(i),
       close: () => log.close(),
     };

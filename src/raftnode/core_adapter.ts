@@ -103,6 +103,7 @@ export function createCore(o: CoreOptions): CoreCreation {
           id,
           voter: !p.learner,
           matchIndex: p.match,
+          sendingSnapshot: p.state === "snapshot",
         })),
       };
     },
@@ -113,6 +114,11 @@ export function createCore(o: CoreOptions): CoreCreation {
     storageCreateSnapshot: (index, conf, data) => storage.createSnapshot(index, conf, data),
     storageCompact: (index) => storage.compact(index),
     storageFirstIndex: () => storage.firstIndex(),
+    storageSnapshotIndex: () => storage.snapshotMeta().index,
+    storageSnapshotResident: () => storage.snapshotResident(),
+    storageReleaseSnapshotData: () => storage.releaseSnapshotData(),
+    storageWantedSnapshot: () => storage.wantedSnapshot(),
+    storageRestoreSnapshotData: (index, data) => storage.restoreSnapshotData(index, data),
   };
   return { core, bootstrap };
 }

@@ -38,6 +38,8 @@ export interface MemberProgress {
   voter: boolean;
   /** Highest index known replicated on the member; 0 when not leader. */
   matchIndex: number;
+  /** The leader is sending this member a snapshot. */
+  sendingSnapshot: boolean;
 }
 
 /** A snapshot of the core's state. */
@@ -79,6 +81,16 @@ export interface CorePort {
   storageCompact(index: number): void;
   /** Index of the first entry the core's storage still holds. */
   storageFirstIndex(): number;
+  /** Index of the core's latest snapshot (its data may be on disk only). */
+  storageSnapshotIndex(): number;
+  /** Whether the latest snapshot's data is in the core's memory. */
+  storageSnapshotResident(): boolean;
+  /** Drops the latest snapshot's data from the core's memory (it is on disk). */
+  storageReleaseSnapshotData(): void;
+  /** The index of a released snapshot the core asked for (to send it), or null. */
+  storageWantedSnapshot(): number | null;
+  /** Hands back a released snapshot's data; false if that snapshot is no longer the latest. */
+  storageRestoreSnapshotData(index: number, data: Uint8Array): boolean;
 }
 
 /** What a core is created with. */

@@ -67,9 +67,10 @@ class FailingSnapshotCounter extends SlowSnapshotCounter {
   }
 }
 
-/** Counts appends that reach the log store (one append = one fsync). */
+/** Counts appends that reach the log store (one append = one fsync) and snapshot reads. */
 class CountingLog implements LogStore {
   appends = 0;
+  snapshotReads = 0;
   constructor(private readonly inner: LogStore) {}
   get kind() {
     return this.inner.kind;
@@ -86,6 +87,10 @@ class CountingLog implements LogStore {
   }
   installSnapshot(...args: Parameters<LogStore["installSnapshot"]>) {
     return this.inner.installSnapshot(...args);
+  }
+  loadSnapshotData(index: number) {
+    this.snapshotReads++;
+    return this.inner.loadSnapshotData(index);
   }
   compact(index: number) {
     return this.inner.compact(index);
@@ -329,6 +334,50 @@ Deno.test("RaftNode: snapshots copied off the loop pair each state with its inde
     await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
     leader = await c.leader();
     assert.equal(await leader.propose(enc(1)), expected + 1);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: snapshot data stays in memory only while a follower needs it, and is read back to catch one up", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    snapshotEntries: 30,
+    compactKeepEntries: 5,
+    snapshotKeepMs: 300,
+  });
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    const leader = await c.leader();
+    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    await behind.node!.stop();
+    behind.node = null;
+    for (let i = 0; i < 100; i++) await leader.propose(enc(1));
+    const live = [...c.members.values()].filter((m) => m.node !== null);
+    await until(
+      "the live members to snapshot and let the data go",
+      () =>
+        live.every((m) =>
+          m.node!.status().snapshotIndex >= 90 && !m.node!.status().snapshotInMemory
+        ),
+    );
+    const leaderLog = c.members.get(leader.id)!.log!;
+    assert.equal(leaderLog.snapshotReads, 0, "nobody needed it yet");
+
+    await c.boot(behind.id);
+    await until("the member that was away to catch up", () => behind.disk.total === 100);
+    assert.ok(behind.node!.status().snapshotIndex >= 90, "it installed the leader's snapshot");
+    assert.ok(leaderLog.snapshotReads >= 1, "the leader read the snapshot back from disk");
+    assert.equal(await leader.propose(enc(1)), 101, "and writes go on");
+    await until(
+      "every member to let the data go again",
+      () => [...c.members.values()].every((m) => !m.node!.status().snapshotInMemory),
+    );
   } finally {
     await c.close();
   }

@@ -10,7 +10,7 @@
  */
 
 import { dirname } from "node:path";
-import { LOW_PRIORITY_PRELUDE } from "./one_shot_worker.ts";
+import { LOW_PRIORITY_PRELUDE, runOneShotWorker, type WorkerAnswer } from "./one_shot_worker.ts";
 
 /**
  * Flushed every this many bytes: one fsync of a whole 50 MB snapshot made the Raft log's next
@@ -122,4 +122,49 @@ export async function writeFileAtomicInWorker(
     worker.terminate();
     URL.revokeObjectURL(url);
   }
+}
+
+const READ_SOURCE = LOW_PRIORITY_PRELUDE + `
+import { crc32 } from "node:zlib";
+self.onmessage = async (event) => {
+  try {
+    const buf = await Deno.readFile(event.data.path);
+    if (buf.length < 4) {
+      self.postMessage({ ok: true, intact: false });
+      return;
+    }
+    const bodyBytes = buf.length - 4;
+    const stored = new DataView(buf.buffer, buf.byteOffset).getUint32(bodyBytes, true);
+    const intact = (crc32(buf.subarray(0, bodyBytes)) >>> 0) === stored;
+    self.postMessage({ ok: true, intact, buffer: buf.buffer, bodyBytes }, [buf.buffer]);
+  } catch (err) {
+    const notFound = err instanceof Deno.errors.NotFound;
+    self.postMessage({ ok: notFound, notFound, message: String(err?.message ?? err) });
+  }
+};
+`;
+
+/**
+ * Reads a file written with `appendCrc32` on a worker thread, checks its CRC-32 there, and hands
+ * back everything before the checksum without a copy. Null when the file does not exist; an
+ * error when it is damaged. Reading and checking hundreds of megabytes on the main thread would
+ * hold the Raft loop and the HTTP server for as long.
+ */
+export async function readCheckedFileInWorker(path: string): Promise<Uint8Array | null> {
+  const a = await runOneShotWorker<
+    WorkerAnswer & {
+      notFound?: boolean;
+      intact?: boolean;
+      buffer?: ArrayBuffer;
+      bodyBytes?: number;
+    }
+  >(READ_SOURCE, { path }, {
+    failed: `Cannot read ${path}`,
+    crashed: `File worker reading ${path} failed`,
+  });
+  if (a.notFound) return null;
+  if (!a.intact || a.buffer === undefined) {
+    throw new Error(`File ${path} is damaged: its CRC-32 does not match`);
+  }
+  return new Uint8Array(a.buffer, 0, a.bodyBytes);
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { crc32 } from "node:zlib";
-import { writeFileAtomicInWorker } from "./file_worker.ts";
+import { readCheckedFileInWorker, writeFileAtomicInWorker } from "./file_worker.ts";
 
 Deno.test("writeFileAtomicInWorker writes the parts and their CRC-32, leaving no temporary", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ctl-file-worker-" });
@@ -47,6 +47,24 @@ Deno.test("writeFileAtomicInWorker does not hold the caller's event loop for a l
     assert.equal((await Deno.stat(`${dir}/big`)).size, big.length + 4);
     // Posting the whole buffer at once cloned it in one go: 80–130 ms here.
     assert.ok(longest < 50, `the event loop was held for ${longest.toFixed(0)} ms`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readCheckedFileInWorker returns what was written before the CRC-32, null for no file, and refuses damage", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-file-worker-" });
+  try {
+    const a = new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 7) & 255);
+    await writeFileAtomicInWorker(`${dir}/f`, [a], { appendCrc32: true });
+    assert.deepEqual(await readCheckedFileInWorker(`${dir}/f`), a);
+    assert.equal(await readCheckedFileInWorker(`${dir}/missing`), null);
+    const buf = await Deno.readFile(`${dir}/f`);
+    buf[12345] ^= 0x40;
+    await Deno.writeFile(`${dir}/f`, buf);
+    await assert.rejects(readCheckedFileInWorker(`${dir}/f`), /damaged/);
+    await Deno.writeFile(`${dir}/short`, new Uint8Array(2));
+    await assert.rejects(readCheckedFileInWorker(`${dir}/short`), /damaged/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -182,6 +182,27 @@ for (const impl of impls) {
     await next.close();
   });
 
+  t(
+    "a saved or installed snapshot's data reads back by its index, a replaced one's not",
+    async (dir) => {
+      let log = await impl.open(dir);
+      await log.load();
+      await log.append(entries(1, 50, 1), null);
+      assert.equal(await log.loadSnapshotData(10), null, "no snapshot yet");
+      await log.saveSnapshot(snapshot(10, 1));
+      assert.deepEqual(await log.loadSnapshotData(10), snapshot(10, 1).data);
+      await log.saveSnapshot(snapshot(40, 1));
+      assert.equal(await log.loadSnapshotData(10), null, "replaced by 40");
+      assert.deepEqual(await log.loadSnapshotData(40), snapshot(40, 1).data);
+      await log.installSnapshot(snapshot(90, 2));
+      const r = await reopen(impl, dir, log);
+      log = r.log;
+      assert.equal(await log.loadSnapshotData(40), null);
+      assert.deepEqual(await log.loadSnapshotData(90), snapshot(90, 2).data);
+      await log.close();
+    },
+  );
+
   t("writes after close are refused with STORAGE_CLOSED", async (dir) => {
     const log = await impl.open(dir);
     await log.load();

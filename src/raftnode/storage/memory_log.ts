@@ -73,6 +73,12 @@ export class MemoryLog implements LogStore {
     return Promise.resolve();
   }
 
+  loadSnapshotData(index: number): Promise<Uint8Array | null> {
+    this.checkOpen();
+    const snap = this.data.snapshot;
+    return Promise.resolve(snap !== null && snap.meta.index === index ? snap.data : null);
+  }
+
   compact(index: number): Promise<void> {
     this.checkOpen();
     const first = this.data.entries[0]?.index;

@@ -292,6 +292,13 @@ export class SegmentLog implements LogStore {
     });
   }
 
+  loadSnapshotData(index: number): Promise<Uint8Array | null> {
+    if (this.closed) {
+      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot read: log is closed"));
+    }
+    return this.snapshots.loadData(index);
+  }
+
   compact(index: number): Promise<void> {
     return this.serial(async () => {
       // The entry at `index` itself stays: it anchors the log to the snapshot taken there.

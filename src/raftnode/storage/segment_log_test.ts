@@ -264,4 +264,11 @@ Deno.test("SnapshotFiles: a large snapshot is written on a worker, byte for byte
     assert.deepEqual(loaded?.meta, snapshot.meta);
     assert.deepEqual(loaded?.data, data);
     assert.equal(data.length, WORKER_WRITE_MIN_BYTES + 12345, "the caller's buffer is intact");
+    // Read back by index (on a worker, from this size), and a damaged byte is an error.
+    assert.deepEqual(await snaps.loadData(77), data);
+    assert.equal(await snaps.loadData(76), null);
+    const buf = await Deno.readFile(`${dir}/${names[0]}`);
+    buf[buf.length - 1000] ^= 1;
+    await Deno.writeFile(`${dir}/${names[0]}`, buf);
+    await assert.rejects(snaps.loadData(77), /damaged/);
   }));

@@ -9,7 +9,7 @@ import { crc32 } from "node:zlib";
 import { getLogger } from "@logtape/logtape";
 import type { Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir, syncDir, writeFileAtomic } from "../../util/durable_file.ts";
-import { writeFileAtomicInWorker } from "../../util/file_worker.ts";
+import { readCheckedFileInWorker, writeFileAtomicInWorker } from "../../util/file_worker.ts";
 
 const logger = getLogger(["ctl", "raftnode", "snapshot"]);
 /** From this size a snapshot file is written on a worker thread (see file_worker.ts). */
@@ -44,11 +44,18 @@ export function decodeSnapshotFile(buf: Uint8Array): Snapshot | null {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const bodyBytes = buf.length - 4;
   if (crc32(buf.subarray(0, bodyBytes)) !== view.getUint32(bodyBytes, true)) return null;
-  const metaBytes = view.getUint32(0, true);
-  if (4 + metaBytes > bodyBytes) return null;
+  const snap = decodeSnapshotBody(buf.subarray(0, bodyBytes));
+  return snap === null ? null : { meta: snap.meta, data: snap.data.slice() };
+}
+
+/** Decodes a checked file body (`[u32 metaBytes][meta JSON][data]`); data is a view of `body`. */
+function decodeSnapshotBody(body: Uint8Array): Snapshot | null {
+  if (body.length < 4) return null;
+  const metaBytes = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(0, true);
+  if (4 + metaBytes > body.length) return null;
   try {
-    const meta = JSON.parse(new TextDecoder().decode(buf.subarray(4, 4 + metaBytes)));
-    return { meta: meta as SnapshotMeta, data: buf.slice(4 + metaBytes, bodyBytes) };
+    const meta = JSON.parse(new TextDecoder().decode(body.subarray(4, 4 + metaBytes)));
+    return { meta: meta as SnapshotMeta, data: body.subarray(4 + metaBytes) };
   } catch {
     return null;
   }
@@ -114,6 +121,35 @@ export class SnapshotFiles {
       logger.error("Snapshot file {file} is corrupt; ignoring it", { file: f.name });
     }
     return null;
+  }
+
+  /**
+   * The data of the snapshot at `index`, read back and checked; null when no file holds it any
+   * more (a newer snapshot replaced it, perhaps while it was being read). A damaged file is an
+   * error: it was whole when it was published.
+   */
+  async loadData(index: number): Promise<Uint8Array | null> {
+    const f = (await this.list()).find((x) => x.index === index);
+    if (f === undefined) return null;
+    const path = `${this.dir}/${f.name}`;
+    let snap: Snapshot | null;
+    try {
+      if ((await Deno.stat(path)).size < WORKER_WRITE_MIN_BYTES) {
+        snap = decodeSnapshotFile(await Deno.readFile(path));
+      } else {
+        // Checked and decoded without a copy, off the main thread (see file_worker.ts).
+        const body = await readCheckedFileInWorker(path);
+        if (body === null) return null;
+        snap = decodeSnapshotBody(body);
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+    if (snap === null || snap.meta.index !== index) {
+      throw new Error(`Snapshot file ${path} is damaged: it does not hold snapshot ${index}`);
+    }
+    return snap.data;
   }
 
   private async list(): Promise<{ name: string; index: number }[]> {

@@ -130,6 +130,13 @@ export class SqliteLog implements LogStore {
     this.lastIndex = index;
   }
 
+  loadSnapshotData(index: number): Promise<Uint8Array | null> {
+    if (this.closed) {
+      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot read: log is closed"));
+    }
+    return this.snapshots.loadData(index);
+  }
+
   compact(index: number): Promise<void> {
     this.checkOpen();
     // The entry at `index` itself stays: it anchors the log to the snapshot taken there.

@@ -38,6 +38,12 @@ export interface LogStore {
    * held before is dropped, the next append starts at `snapshot.meta.index + 1`.
    */
   installSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * The data of the saved snapshot at `index`, read back (the runtime keeps snapshot data in
+   * memory only while a follower needs it); null when the store no longer holds that snapshot
+   * (a newer one replaced it).
+   */
+  loadSnapshotData(index: number): Promise<Uint8Array | null>;
   /** Allows the store to drop entries at or below `index` (granularity is store-specific). */
   compact(index: number): Promise<void>;
   close(): Promise<void>;
