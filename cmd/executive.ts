@@ -62,6 +62,7 @@ export function raftSettings(
     electionTicks: Number(opts.electionTicks),
     commitHoldMs: Number(opts.commitHold),
     snapshotEntries: jitteredSnapshotEntries(Number(opts.snapshotEntries), memberId),
+    compactKeepEntries: Number(opts.compactKeep),
   };
 }
 
@@ -193,6 +194,13 @@ export const executiveCommand: CommandSpec = {
       help: "snapshot the SoR and compact the Raft log every N applied entries (each " +
         "snapshot copies the whole SoR: etcd's default is the same 100,000)",
       default: 100_000,
+    },
+    {
+      name: "compact-keep",
+      type: "int",
+      help: "Raft log entries kept behind a snapshot, so that a follower up to that far " +
+        "behind catches up from the log instead of a copy of the whole SoR",
+      default: 5_000,
     },
   ],
   run: async (opts) => {

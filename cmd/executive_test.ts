@@ -25,7 +25,7 @@ Deno.test("members snapshot at different points within ±20% of the threshold", 
   assert.equal(jitteredSnapshotEntries(10_000, "e1"), jitteredSnapshotEntries(10_000, "e1"));
 });
 
-Deno.test("--commit-hold, --tick and --election-ticks reach the Raft node's settings", async () => {
+Deno.test("--commit-hold, --tick, --election-ticks and --compact-keep reach the Raft node's settings", async () => {
   const seen: Record<string, unknown>[] = [];
   const program = new Command("ctl");
   program.addCommand(buildCommand({
@@ -41,7 +41,13 @@ Deno.test("--commit-hold, --tick and --election-ticks reach the Raft node's sett
   assert.equal(await run(), 0);
   assert.deepEqual(
     { ...raftSettings(seen[0], "e1"), snapshotEntries: undefined },
-    { tickMs: 50, electionTicks: 10, commitHoldMs: 1, snapshotEntries: undefined },
+    {
+      tickMs: 50,
+      electionTicks: 10,
+      commitHoldMs: 1,
+      snapshotEntries: undefined,
+      compactKeepEntries: 5000,
+    },
   );
   assert.equal(await run("--commit-hold", "0", "--tick", "20ms", "--election-ticks", "5"), 0);
   const s = raftSettings(seen[1], "e1");
@@ -49,5 +55,8 @@ Deno.test("--commit-hold, --tick and --election-ticks reach the Raft node's sett
   assert.equal(await run("--commit-hold", "2ms"), 0);
   assert.equal(raftSettings(seen[2], "e1").commitHoldMs, 2);
   assert.equal(await run("--commit-hold", "soon"), 2, "not a duration: a usage error");
-  assert.equal(seen.length, 3);
+  assert.equal(await run("--compact-keep", "250", "--snapshot-entries", "1000"), 0);
+  assert.equal(raftSettings(seen[3], "e1").compactKeepEntries, 250);
+  assert.equal(await run("--compact-keep", "many"), 2, "not a number: a usage error");
+  assert.equal(seen.length, 4);
 });

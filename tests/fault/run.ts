@@ -45,6 +45,11 @@ export function summarize(reports: ScheduleReport[]): string {
     `longest window without a successful write: ${
       worst?.longestNoWriteMs ?? 0
     } ms (seed ${worst?.seed}, ${worst?.kind}/${worst?.size})`,
+    `snapshots installed by members: ${
+      reports.reduce((a, r) => a + (r.snapshots?.installed ?? 0), 0)
+    }, read back from disk to send: ${
+      reports.reduce((a, r) => a + (r.snapshots?.readBack ?? 0), 0)
+    }`,
     "kind/executives  schedules  anomalies  longest-no-write-ms",
     ...[...byKind].sort().map(([k, v]) =>
       `${k.padEnd(24)} ${String(v.n).padStart(3)} ${String(v.bad).padStart(10)} ${

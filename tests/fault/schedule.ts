@@ -83,6 +83,11 @@ export interface ScheduleReport {
   lastSeq: number;
   /** The largest steps of the leader timestamps between consecutive ledger entries. */
   ledgerTs: { maxForwardMs: number; maxBackwardMs: number };
+  /**
+   * Raft snapshot settings drawn for the run (small, so that members restarted or cut off catch
+   * up from a snapshot), and how often members installed one or read one back from disk.
+   */
+  snapshots: { every: number; keep: number; installed: number; readBack: number };
   nemesis: NemesisEvent[];
   dataDir?: string;
   error?: string;
@@ -178,6 +183,11 @@ export async function runSchedule(o: ScheduleOptions): Promise<ScheduleReport> {
     longestNoWriteAtMs: 0,
     lastSeq: 0,
     ledgerTs: { maxForwardMs: 0, maxBackwardMs: 0 },
+    // A dice of their own, so that the rest of a seed's schedule is as it was.
+    snapshots: (() => {
+      const d = new Dice(rng(o.seed ^ 0x5a4b));
+      return { every: d.int(300, 1500), keep: d.int(20, 300), installed: 0, readBack: 0 };
+    })(),
     nemesis: [],
   };
   await ensurePackages();
@@ -193,10 +203,19 @@ export async function runSchedule(o: ScheduleOptions): Promise<ScheduleReport> {
       fakeClock: o.kind === "clock" || o.kind === "mixed" ? ids : undefined,
       smallDisk: o.kind === "disk" || o.kind === "mixed" ? { ids, sizeMb: 48 } : undefined,
       delayProxy: o.kind === "latency" || o.kind === "mixed",
+      extraArgs: [
+        "--snapshot-entries",
+        String(report.snapshots.every),
+        "--compact-keep",
+        String(report.snapshots.keep),
+      ],
     });
     cluster.start();
     const leader = await cluster.leader(30_000);
-    log(`cluster of ${o.size} up, leader ${leader.id}`);
+    log(
+      `cluster of ${o.size} up, leader ${leader.id}, snapshots every ~${report.snapshots.every} ` +
+        `entries keeping ${report.snapshots.keep}`,
+    );
     await setUpSchema(leader.url, keys);
     for (const name of ["r1", "r2"]) {
       const r = reflector(dir, name, dice.shuffle(cluster.urls));
@@ -315,7 +334,14 @@ export async function runSchedule(o: ScheduleOptions): Promise<ScheduleReport> {
   } finally {
     await workload?.stop();
     for (const r of reflectors) await r.kill("SIGKILL");
-    if (cluster) await cluster.destroy();
+    if (cluster) {
+      for (const m of cluster.members) {
+        const text = await Deno.readTextFile(m.process.logFile).catch(() => "");
+        report.snapshots.installed += text.split("installed snapshot").length - 1;
+        report.snapshots.readBack += text.split("read snapshot").length - 1;
+      }
+      await cluster.destroy();
+    }
     if (report.ok && !o.keepData) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     } else {
