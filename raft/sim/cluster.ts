@@ -71,6 +71,18 @@ export interface SimResult {
   reads: number;
 }
 
+/** The event counters of a run (`SimResult`), all zero. */
+export function zeroCounters() {
+  return {
+    leadersElected: 0,
+    crashes: 0,
+    snapshotsSent: 0,
+    snapshotLoads: 0,
+    confChanges: 0,
+    reads: 0,
+  };
+}
+
 /** Thrown by a check: names the property and the evidence. */
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -167,14 +179,7 @@ export class Simulation {
   readonly logIdentity = new Map<string, number>();
   readonly pendingReads = new Map<string, number>();
 
-  readonly stats = {
-    leadersElected: 0,
-    crashes: 0,
-    snapshotsSent: 0,
-    snapshotLoads: 0,
-    confChanges: 0,
-    reads: 0,
-  };
+  readonly stats = zeroCounters();
 
   constructor(o: SimOptions) {
     this.rng = seededRandom(o.seed);
@@ -735,12 +740,7 @@ export class Simulation {
       nodes: this.o.nodes,
       ok: true,
       committed: 0,
-      leadersElected: 0,
-      crashes: 0,
-      snapshotsSent: 0,
-      snapshotLoads: 0,
-      confChanges: 0,
-      reads: 0,
+      ...zeroCounters(),
     };
     try {
       while (this.tickCount < this.o.chaosTicks) {

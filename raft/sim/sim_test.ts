@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { RaftLog } from "../log.ts";
 import { RawNode } from "../raw_node.ts";
-import { defaultSimOptions, describeFailure, simulate, Simulation } from "./cluster.ts";
+import {
+  defaultSimOptions,
+  describeFailure,
+  simulate,
+  Simulation,
+  zeroCounters,
+} from "./cluster.ts";
 
 const seedsPerSize = 2000;
 
@@ -25,15 +31,7 @@ Deno.test("simulation: a seed replays exactly", () => {
 });
 
 Deno.test("simulation: the runs exercise crashes, elections, snapshots, membership and reads", () => {
-  const total = {
-    leadersElected: 0,
-    crashes: 0,
-    snapshotsSent: 0,
-    snapshotLoads: 0,
-    confChanges: 0,
-    reads: 0,
-    committed: 0,
-  };
+  const total = { ...zeroCounters(), committed: 0 };
   for (let seed = 0; seed < 50; seed++) {
     const r = simulate(seed, 3);
     for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
