@@ -183,9 +183,10 @@ export class MemoryStorage implements Storage {
 
   /**
    * Records an application snapshot at `index` (<= applied), with the configuration at that
-   * index and the application's data. Does not compact; call `compact` for that.
+   * index and the application's data, or null when the driver keeps the data on disk only (as
+   * after `releaseSnapshotData`). Does not compact; call `compact` for that.
    */
-  createSnapshot(index: number, conf: ConfState | undefined, data: Uint8Array): Snapshot {
+  createSnapshot(index: number, conf: ConfState | undefined, data: Uint8Array | null): Snapshot {
     if (index <= this.#snapshot.meta.index) {
       throw new RaftError(
         "SnapshotOutOfDate",
@@ -200,9 +201,9 @@ export class MemoryStorage implements Storage {
         term: this.#ents[index - offset].term,
         conf: conf ?? this.#snapshot.meta.conf,
       },
-      data,
+      data: data ?? new Uint8Array(),
     };
-    this.#snapshotResident = true;
+    this.#snapshotResident = data !== null;
     this.#snapshotWanted = false;
     return this.#snapshot;
   }

@@ -90,3 +90,16 @@ Deno.test("MemoryStorage: released snapshot data is unavailable, wanted, and res
   assert.equal(s.restoreSnapshotData(3, new Uint8Array([7, 8])), false);
   assert.deepEqual([...s.snapshot().data], [4]);
 });
+
+Deno.test("MemoryStorage: a snapshot created without data is on the driver's disk only", () => {
+  const s = new MemoryStorage();
+  s.append([e(1, 1), e(2, 1), e(3, 2)]);
+  s.createSnapshot(2, emptyConfState(), null);
+  assert.equal(s.snapshotMeta().index, 2);
+  assert.equal(s.snapshotMeta().term, 1);
+  assert.equal(s.snapshotResident(), false);
+  assert.throws(() => s.snapshot(), /SnapshotUnavailable|not in memory/);
+  assert.equal(s.wantedSnapshot(), 2);
+  assert.equal(s.restoreSnapshotData(2, new Uint8Array([5])), true);
+  assert.deepEqual([...s.snapshot().data], [5]);
+});

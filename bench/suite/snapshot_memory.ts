@@ -2,12 +2,13 @@
  * What a large system of record costs each executive in memory: starts 3 executives, writes
  * 100-row batches for `--seconds` (the SoR grows by its ledger), waits for every member to take a
  * Raft snapshot, then samples each member's resident memory (VmRSS) every 5 s for `--watch`
- * seconds. Prints the SoR and snapshot file sizes beside the samples.
+ * seconds, and each one's peak. Prints the SoR and snapshot file sizes beside the samples.
  *
  *   deno run -A bench/suite/snapshot_memory.ts [--seconds 20] [--watch 45] [--clients 16]
  *
- * A member keeps its latest snapshot's data in memory only while a follower needs it
- * (`RaftNodeOptions.snapshotKeepMs`, 30 s), so the samples after that show what is left.
+ * An executive builds its snapshot files from a copy of the SoR on disk and reads one into memory
+ * only while a follower needs it (for `RaftNodeOptions.snapshotKeepMs`, 30 s, after the last), so
+ * neither the samples nor the peak should carry a copy of the state.
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -24,10 +25,10 @@ const { values: args } = parseArgs({
   },
 });
 
-/** Resident memory of a process in MB, from /proc. */
-function rssMb(pid: number): number {
+/** Resident memory of a process in MB, now (VmRSS) or at its peak (VmHWM), from /proc. */
+function residentMb(pid: number, field: "VmRSS" | "VmHWM" = "VmRSS"): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   return kb / 1024;
 }
 
@@ -83,11 +84,15 @@ try {
   for (let t = 0; t <= Number(args.watch); t += 5) {
     const row = await Promise.all(sys.cluster.members.map(async (m) => {
       const held = (await metric(m.url, "ctl_raft_snapshot_in_memory")) === 1 ? "*" : " ";
-      return `${rssMb(m.process.proc!.pid).toFixed(0)}${held}`.padStart(12);
+      return `${residentMb(m.process.proc!.pid).toFixed(0)}${held}`.padStart(12);
     }));
     console.log(`${String(t).padStart(7)}${row.join("")}`);
     await sleep(5000);
   }
+  const peaks = sys.cluster.members.map((m) =>
+    residentMb(m.process.proc!.pid, "VmHWM").toFixed(0).padStart(12)
+  );
+  console.log(`   peak${peaks.join("")}  (VmHWM MB, over the whole run)`);
 } finally {
   await sys.stop();
   if (Deno.env.get("KEEP")) console.log(dir);

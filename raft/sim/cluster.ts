@@ -24,7 +24,10 @@ export interface SimOptions {
   nodes: number;
   /** Ticks of chaos (faults, proposals, membership changes). */
   chaosTicks: number;
-  /** After healing, the bound within which a leader must commit a proposal on every voter. */
+  /**
+   * After healing, the bound within which a leader must commit a proposal on every voter; twice
+   * this without Pre-Vote (see `run`).
+   */
   livenessTicks: number;
   /** Delivery rounds per tick: messages take 1..maxDelayRounds rounds. */
   roundsPerTick: number;
@@ -560,7 +563,7 @@ export class Simulation {
       const n = this.#pick(live);
       if (n) this.#snapshot(n);
     }
-    if (this.o.snapshots && this.rng() < 0.05) {
+    if (this.o.snapshots && this.rng() < 0.1) {
       // The driver drops the snapshot's data from memory; it loads it again when asked (step).
       // Leaders are the ones asked for snapshots.
       const n = leader && this.rng() < 0.5 ? leader : this.#pick(live);
@@ -665,10 +668,12 @@ export class Simulation {
     const snapIndex = n.storage.snapshotMeta().index;
     if (applied <= snapIndex || n.pending) return;
     const data = encodeApp(n.app);
-    n.storage.createSnapshot(applied, n.app.conf, data);
     n.savedSnapshot = { index: applied, data };
-    // As ctl's driver does once the file is written: keep it on disk only.
-    if (this.rng() < 0.75) n.storage.releaseSnapshotData();
+    // As ctl's driver does: the data written to disk and never held (a copy made file to file),
+    // or held and dropped once the file is written.
+    const onDiskOnly = this.rng() < 0.5;
+    n.storage.createSnapshot(applied, n.app.conf, onDiskOnly ? null : data);
+    if (!onDiskOnly && this.rng() < 0.8) n.storage.releaseSnapshotData();
     const keep = this.#randInt(4);
     const compactTo = Math.max(snapIndex + 1, applied - keep);
     if (compactTo <= applied && compactTo >= n.storage.firstIndex()) n.storage.compact(compactTo);
@@ -756,7 +761,12 @@ export class Simulation {
       const healedAt = this.tickCount;
       const marker = encoder.encode(`live-${this.o.seed}`);
       let markerIndex = 0;
-      while (this.tickCount - healedAt < this.o.livenessTicks) {
+      // Without Pre-Vote a member that cannot win (its log is behind, its configuration stale)
+      // still bumps the term each time it times out, and can keep failing the one that could
+      // win (Raft thesis §9.6); only the randomised timeouts end that. Seen once in 36,000 seeds:
+      // ~540 ticks (seed 975, 5 nodes).
+      const bound = this.preVote ? this.o.livenessTicks : 2 * this.o.livenessTicks;
+      while (this.tickCount - healedAt < bound) {
         this.step();
         const leader = this.#leader();
         if (!leader) continue;
@@ -773,7 +783,7 @@ export class Simulation {
       this.o.duplicateRate = dupRate;
       if (result.ticksToRecover === undefined) {
         throw new SafetyViolation(
-          `liveness: no proposal committed on all voters within ${this.o.livenessTicks} ticks of healing\n` +
+          `liveness: no proposal committed on all voters within ${bound} ticks of healing\n` +
             this.describeNodes(),
         );
       }

@@ -102,6 +102,15 @@ export class ExecutiveMetrics {
     const entries = this.#appliedEntries;
     const snapshot = this.#snapshotSeconds;
     const concurrently = sm.snapshotConcurrently?.bind(sm);
+    const toFile = sm.snapshotToFile?.bind(sm);
+    const timed = async <T>(copy: () => Promise<T>): Promise<T> => {
+      const end = snapshot.startTimer();
+      try {
+        return await copy();
+      } finally {
+        end();
+      }
+    };
     return {
       apply: (batch) => {
         const end = apply.startTimer();
@@ -115,18 +124,8 @@ export class ExecutiveMetrics {
         return result;
       },
       snapshot: () => sm.snapshot(),
-      ...(concurrently
-        ? {
-          snapshotConcurrently: async () => {
-            const end = snapshot.startTimer();
-            try {
-              return await concurrently();
-            } finally {
-              end();
-            }
-          },
-        }
-        : {}),
+      ...(concurrently ? { snapshotConcurrently: () => timed(concurrently) } : {}),
+      ...(toFile ? { snapshotToFile: (path: string) => timed(() => toFile(path)) } : {}),
       restore: (data, index) => sm.restore(data, index),
       appliedIndex: () => sm.appliedIndex(),
     };
@@ -159,6 +158,7 @@ export class ExecutiveMetrics {
         }
       },
       saveSnapshot: (s) => log.saveSnapshot(s),
+      saveSnapshotFromFile: (meta, head, path) => log.saveSnapshotFromFile(meta, head, path),
       installSnapshot: (s) => log.installSnapshot(s),
       loadSnapshotData: (i) => log.loadSnapshotData(i),
       compact: (i) => log.compact(i),

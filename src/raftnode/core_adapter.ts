@@ -114,6 +114,7 @@ export function createCore(o: CoreOptions): CoreCreation {
     storageCreateSnapshot: (index, conf, data) => storage.createSnapshot(index, conf, data),
     storageCompact: (index) => storage.compact(index),
     storageFirstIndex: () => storage.firstIndex(),
+    storageTerm: (index) => storage.term(index),
     storageSnapshotIndex: () => storage.snapshotMeta().index,
     storageSnapshotResident: () => storage.snapshotResident(),
     storageReleaseSnapshotData: () => storage.releaseSnapshotData(),

@@ -75,8 +75,10 @@ export interface CorePort {
   storageAppend(entries: Entry[]): void;
   storageSetHardState(hardState: HardState): void;
   storageApplySnapshot(snapshot: Snapshot): void;
-  /** Records a snapshot at `index` (applied) and returns it. */
-  storageCreateSnapshot(index: number, conf: ConfState, data: Uint8Array): Snapshot;
+  /** Records a snapshot at `index` (applied) and returns it; null data: it is on disk only. */
+  storageCreateSnapshot(index: number, conf: ConfState, data: Uint8Array | null): Snapshot;
+  /** The term of the entry at `index` in the core's storage. */
+  storageTerm(index: number): number;
   /** Drops entries before `index` from the core's storage. */
   storageCompact(index: number): void;
   /** Index of the first entry the core's storage still holds. */

@@ -11,7 +11,15 @@
 
 import { getLogger } from "@logtape/logtape";
 import { ProposalDropped } from "../../raft/mod.ts";
-import type { ConfState, Entry, HardState, Message, NodeId, Snapshot } from "../../raft/types.ts";
+import type {
+  ConfState,
+  Entry,
+  HardState,
+  Message,
+  NodeId,
+  Snapshot,
+  SnapshotMeta,
+} from "../../raft/types.ts";
 import { createCore } from "./core_adapter.ts";
 import type { ConfChangeRequest, CorePort, CoreReady, Role } from "./core_port.ts";
 import {
@@ -861,6 +869,11 @@ export class RaftNode {
   private async maybeSnapshot(): Promise<void> {
     if (this.applied - this.snapshotIndex < this.o.snapshotEntries) return;
     if (this.snapshotting !== null || performance.now() < this.snapshotRetryAtMs) return;
+    if (this.sm.snapshotToFile !== undefined) {
+      this.snapshotting = this.recordSnapshotFromFile(this.applied)
+        .finally(() => (this.snapshotting = null));
+      return;
+    }
     let copy: Promise<{ index: number; data: Uint8Array }>;
     if (this.sm.snapshotConcurrently !== undefined) {
       copy = this.sm.snapshotConcurrently();
@@ -894,15 +907,9 @@ export class RaftNode {
       const wrapped = await concatBytesYielding([header, data]);
       let snap: Snapshot | null = null;
       await this.runInLoop(() => {
-        // Skipped: stale, or taken across a membership change, or (only after a restart, while
-        // the state machine is ahead of the log) past what the log has applied, or the peer
-        // registry changed while the copy was wrapped (next time, then).
-        if (this.stopped || index <= this.snapshotIndex || index > this.applied) return;
-        if (this.membershipChangedAt > startedAt) return;
+        // The peer registry changed while the copy was wrapped: next time, then.
+        if (!this.mayRecordSnapshot(index, startedAt)) return;
         if (!bytesEqual(encodeSnapshotHeader(this.peers), header)) return;
-        if (index < startedAt) {
-          throw new Error(`snapshot at ${index} is older than the applied index ${startedAt}`);
-        }
         snap = this.core.storageCreateSnapshot(index, this.core.confState(), wrapped);
         this.snapshotIndex = index;
       });
@@ -910,31 +917,98 @@ export class RaftNode {
       const taken: Snapshot = snap;
       await this.log.saveSnapshot(taken);
       this.snapshotOnDiskIndex = Math.max(this.snapshotOnDiskIndex, index);
-      const compactTo = index - this.o.compactKeepEntries;
-      let compact = false;
-      await this.runInLoop(() => {
-        compact = !this.stopped && compactTo > this.core.storageFirstIndex() &&
-          compactTo <= this.snapshotIndex;
-        if (compact) this.core.storageCompact(compactTo);
-      });
-      if (compact) await this.log.compact(compactTo);
-      logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
-        id: this.id,
-        index,
-        bytes: taken.data.length,
-        compactTo,
-      });
+      await this.compactBehind(index, taken.data.length);
     } catch (err) {
-      if (this.stopped) return;
-      // A failed copy leaves the log uncompacted, nothing worse; try again in a while rather
-      // than after every loop iteration (a full disk would otherwise mean a copy per Ready).
-      this.snapshotRetryAtMs = performance.now() + SNAPSHOT_RETRY_MS;
-      logger.warn("Member {id} could not take a snapshot (next try in {seconds} s): {error}", {
-        seconds: SNAPSHOT_RETRY_MS / 1000,
-        id: this.id,
-        error: String(err),
-      });
+      this.snapshotFailed(err);
     }
+  }
+
+  /**
+   * Records a copy the state machine wrote to a file (`snapshotToFile`) as a Raft snapshot: the
+   * snapshot file is built from it by a worker (the peer registry in front), published, and only
+   * then recorded in the core, on disk only; the data enters memory only if a follower needs it.
+   * The same rules as `recordSnapshot` decide whether the copy is used.
+   */
+  private async recordSnapshotFromFile(startedAt: number): Promise<void> {
+    let dir: string | null = null;
+    try {
+      // Beside other temporary files, not in the data directory: the copy is as large as the
+      // state, and only the snapshot file built from it needs to stay.
+      dir = await Deno.makeTempDir({ prefix: "ctl-snapshot-copy-" });
+      const path = `${dir}/state`;
+      const { index } = await this.sm.snapshotToFile!(path);
+      let meta: SnapshotMeta | null = null;
+      let header: Uint8Array = new Uint8Array();
+      await this.runInLoop(() => {
+        if (!this.mayRecordSnapshot(index, startedAt)) return;
+        meta = { index, term: this.core.storageTerm(index), conf: this.core.confState() };
+        header = encodeSnapshotHeader(this.peers);
+      });
+      if (meta === null) return;
+      const taken: SnapshotMeta = meta;
+      await this.log.saveSnapshotFromFile(taken, header, path);
+      const bytes = header.length + (await Deno.stat(path)).size;
+      let recorded = false;
+      await this.runInLoop(() => {
+        // A snapshot from the leader may have been installed meanwhile.
+        if (this.stopped || index <= this.snapshotIndex) return;
+        this.core.storageCreateSnapshot(index, taken.conf, null);
+        this.snapshotIndex = index;
+        recorded = true;
+      });
+      if (!recorded) return;
+      this.snapshotOnDiskIndex = Math.max(this.snapshotOnDiskIndex, index);
+      await this.compactBehind(index, bytes);
+    } catch (err) {
+      this.snapshotFailed(err);
+    } finally {
+      if (dir !== null) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Whether a copy of the state at `index`, begun at applied index `startedAt`, may be recorded:
+   * not when stale, or taken across a membership change (the configuration at `index` would be
+   * unknown), or (only after a restart, while the state machine is ahead of the log) past what
+   * the log has applied. Runs on the loop.
+   */
+  private mayRecordSnapshot(index: number, startedAt: number): boolean {
+    if (this.stopped || index <= this.snapshotIndex || index > this.applied) return false;
+    if (this.membershipChangedAt > startedAt) return false;
+    if (index < startedAt) {
+      throw new Error(`snapshot at ${index} is older than the applied index ${startedAt}`);
+    }
+    return true;
+  }
+
+  /** After a durable snapshot at `index`: drops the log behind it but `compactKeepEntries`. */
+  private async compactBehind(index: number, bytes: number): Promise<void> {
+    const compactTo = index - this.o.compactKeepEntries;
+    let compact = false;
+    await this.runInLoop(() => {
+      compact = !this.stopped && compactTo > this.core.storageFirstIndex() &&
+        compactTo <= this.snapshotIndex;
+      if (compact) this.core.storageCompact(compactTo);
+    });
+    if (compact) await this.log.compact(compactTo);
+    logger.info("Member {id} took snapshot {index} ({bytes} bytes), compacted to {compactTo}", {
+      id: this.id,
+      index,
+      bytes,
+      compactTo,
+    });
+  }
+
+  private snapshotFailed(err: unknown): void {
+    if (this.stopped) return;
+    // A failed copy leaves the log uncompacted, nothing worse; try again in a while rather
+    // than after every loop iteration (a full disk would otherwise mean a copy per Ready).
+    this.snapshotRetryAtMs = performance.now() + SNAPSHOT_RETRY_MS;
+    logger.warn("Member {id} could not take a snapshot (next try in {seconds} s): {error}", {
+      seconds: SNAPSHOT_RETRY_MS / 1000,
+      id: this.id,
+      error: String(err),
+    });
   }
 
   /**

@@ -59,6 +59,25 @@ class SlowSnapshotCounter extends CounterMachine {
 }
 
 /** A counter whose snapshot copies always fail (a full disk, say). */
+/** A counter that copies its state to a file (`snapshotToFile`), `delayMs` after the call. */
+class FileSnapshotCounter extends CounterMachine {
+  copies = 0;
+  constructor(
+    disk: { applied: number; total: number; appliedIndexes: number[] },
+    readonly delayMs: number,
+  ) {
+    super(disk);
+  }
+  async snapshotToFile(path: string): Promise<{ index: number }> {
+    const index = this.disk.applied;
+    const data = this.snapshot();
+    this.copies++;
+    await new Promise((r) => setTimeout(r, this.delayMs));
+    await Deno.writeFile(path, data, { createNew: true });
+    return { index };
+  }
+}
+
 class FailingSnapshotCounter extends SlowSnapshotCounter {
   override async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
     this.copies++;
@@ -84,6 +103,9 @@ class CountingLog implements LogStore {
   }
   saveSnapshot(...args: Parameters<LogStore["saveSnapshot"]>) {
     return this.inner.saveSnapshot(...args);
+  }
+  saveSnapshotFromFile(...args: Parameters<LogStore["saveSnapshotFromFile"]>) {
+    return this.inner.saveSnapshotFromFile(...args);
   }
   installSnapshot(...args: Parameters<LogStore["installSnapshot"]>) {
     return this.inner.installSnapshot(...args);
@@ -116,17 +138,20 @@ class LocalCluster {
   slowSnapshotMs: number | null = null;
   /** With `slowSnapshotMs`: every copy fails. */
   failSnapshots = false;
+  /** With `slowSnapshotMs`: members copy their state to a file (`snapshotToFile`). */
+  fileSnapshots = false;
   constructor(readonly root: string, readonly extra: Partial<RaftNodeOptions>) {}
 
   static async start(
     ids: NodeId[],
     extra: Partial<RaftNodeOptions> = {},
     slowSnapshotMs: number | null = null,
-    failSnapshots = false,
+    snapshots: "in memory" | "failing" | "to a file" = "in memory",
   ): Promise<LocalCluster> {
     const c = new LocalCluster(await Deno.makeTempDir({ prefix: "ctl-raftnode-" }), extra);
     c.slowSnapshotMs = slowSnapshotMs;
-    c.failSnapshots = failSnapshots;
+    c.failSnapshots = snapshots === "failing";
+    c.fileSnapshots = snapshots === "to a file";
     for (const id of ids) {
       const member: Member = {
         id,
@@ -152,7 +177,9 @@ class LocalCluster {
       dataDir: `${this.root}/${id}`,
       stateMachine: this.slowSnapshotMs === null
         ? (m.sm = new CounterMachine(m.disk))
-        : (m.sm = this.failSnapshots
+        : (m.sm = this.fileSnapshots
+          ? new FileSnapshotCounter(m.disk, this.slowSnapshotMs)
+          : this.failSnapshots
           ? new FailingSnapshotCounter(m.disk, this.slowSnapshotMs)
           : new SlowSnapshotCounter(m.disk, this.slowSnapshotMs)),
       secret: "s",
@@ -383,8 +410,58 @@ Deno.test("RaftNode: snapshot data stays in memory only while a follower needs i
   }
 });
 
+Deno.test("RaftNode: a state copied to a file becomes a snapshot that never enters memory, and still catches a member up", async () => {
+  // snapshotKeepMs is long: data held after being taken would still be in memory at the end.
+  const c = await LocalCluster.start(
+    ["a", "b", "c"],
+    {
+      snapshotEntries: 30,
+      compactKeepEntries: 5,
+      snapshotKeepMs: 60_000,
+    },
+    20,
+    "to a file",
+  );
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  try {
+    let leader = await c.leader();
+    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    await behind.node!.stop();
+    behind.node = null;
+    for (let i = 0; i < 150; i++) await leader.propose(enc(1));
+    const live = [...c.members.values()].filter((m) => m.node !== null);
+    await until(
+      "the live members to snapshot",
+      () => live.every((m) => m.node!.status().snapshotIndex >= 120),
+    );
+    for (const m of live) {
+      assert.ok((m.sm as FileSnapshotCounter).copies >= 1, `${m.id} copied to a file`);
+      assert.equal(m.node!.status().snapshotInMemory, false, `${m.id} holds no snapshot data`);
+    }
+    await c.boot(behind.id);
+    await until("the member that was away to catch up", () => behind.disk.total === 150);
+    assert.ok(behind.node!.status().snapshotIndex >= 120, "it installed the leader's snapshot");
+    assert.ok(c.members.get(leader.id)!.log!.snapshotReads >= 1, "read back to be sent");
+    // Everyone restarts from the snapshot files alone (the counters' own state is wiped).
+    for (const m of c.members.values()) await m.node!.stop();
+    for (const m of c.members.values()) m.node = null;
+    for (const m of c.members.values()) m.disk = { applied: 0, total: 0, appliedIndexes: [] };
+    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
+    leader = await c.leader();
+    assert.equal(await leader.propose(enc(1)), 151);
+  } finally {
+    await c.close();
+  }
+});
+
 Deno.test("RaftNode: a failing snapshot copy is retried after a pause, not on every Ready", async () => {
-  const c = await LocalCluster.start(["a", "b", "c"], { snapshotEntries: 20 }, 5, true);
+  const c = await LocalCluster.start(["a", "b", "c"], { snapshotEntries: 20 }, 5, "failing");
   try {
     const leader = await c.leader();
     for (let i = 0; i < 150; i++) await leader.propose(enc(1));

@@ -38,6 +38,12 @@ export interface StateMachine {
    * present the node snapshots this way, off its loop.
    */
   snapshotConcurrently?(): Promise<{ index: number; data: Uint8Array }>;
+  /**
+   * Optional, preferred over the two above: writes the full state to the file `path` (which does
+   * not exist yet) without holding up `apply`, and says which applied index the copy holds. The
+   * node then builds its snapshot file from that file: a large state never enters memory.
+   */
+  snapshotToFile?(path: string): Promise<{ index: number }>;
   /** Replaces the whole state with a snapshot's, taken at `index` (the new applied index). */
   restore(data: Uint8Array, index: number): void | Promise<void>;
   /** Index of the last entry applied (durably). 0 for a new state machine. */

@@ -18,7 +18,7 @@ export function sorRaftStateMachine(
       return results;
     },
     snapshot: () => sor.snapshot(),
-    snapshotConcurrently: () => sor.snapshotConcurrently(),
+    snapshotToFile: (path) => sor.snapshotToFile(path),
     restore(data: Uint8Array, index: number): void {
       sor.restore(data, index);
       onApplied(sor.lastSeq());

@@ -50,7 +50,7 @@ import {
   writerName,
 } from "./validate.ts";
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
-import { copyDatabase, sqlString } from "../util/sqlite_worker.ts";
+import { copyDatabaseToFile, sqlString } from "../util/sqlite_worker.ts";
 import { WalCheckpointer } from "../util/wal_checkpointer.ts";
 import { getLogger } from "@logtape/logtape";
 
@@ -874,18 +874,19 @@ export class SorStateMachine {
   }
 
   /**
-   * The whole state as a SQLite file image and the applied index it holds, copied on a worker
-   * thread from a read transaction of its own: apply goes on meanwhile, so the index is the
-   * one at the moment the copy began (at least `appliedIndex()` at the call).
+   * Writes the whole state to `path` (which must not exist) as a SQLite file and returns the
+   * applied index it holds. Copied on a worker thread from a read transaction of its own: apply
+   * goes on meanwhile, so the index is the one at the moment the copy began (at least
+   * `appliedIndex()` at the call). The copy never enters this thread's memory.
    */
-  async snapshotConcurrently(): Promise<{ index: number; data: Uint8Array }> {
+  async snapshotToFile(path: string): Promise<{ index: number }> {
     assert(!this.#closed, "snapshot after close");
     this.flush(); // the copy reads committed state: as fresh as it can be
-    const { data, inspected: index } = await copyDatabase(this.#path, (copy) =>
+    const index = await copyDatabaseToFile(this.#path, path, (copy) =>
       Number(
         copy.prepare(`SELECT value FROM _ctl_meta WHERE key = ?`).get(APPLIED_INDEX)?.value ?? 0,
       ));
-    return { index, data };
+    return { index };
   }
 
   /**

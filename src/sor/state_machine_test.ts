@@ -512,13 +512,14 @@ Deno.test("snapshot and restore round-trip the whole state", () => {
   }
 });
 
-Deno.test("a concurrent snapshot carries the applied index its state was copied at", async () => {
+Deno.test("a snapshot copied to a file carries the applied index its state was copied at", async () => {
   const source = setup();
   const target = new TestSor();
+  const dir = await Deno.makeTempDir({ prefix: "ctl-sor-snapshot-file-" });
   try {
     source.ok(mutate([upsert("a", 1)]));
-    const taking = source.sor.snapshotConcurrently();
-    const { index, data } = await taking;
+    const { index } = await source.sor.snapshotToFile(`${dir}/copy.db`);
+    const data = await Deno.readFile(`${dir}/copy.db`);
     assert.equal(index, source.sor.appliedIndex());
     // Writes after the copy are not in it; a restore at its index gives the state back then.
     const checksumsThen = source.sor.checksums();
@@ -530,6 +531,7 @@ Deno.test("a concurrent snapshot carries the applied index its state was copied 
   } finally {
     source.dispose();
     target.dispose();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 

@@ -4,9 +4,10 @@
  * than the disk takes them (measured: 24–58 ms gaps per 60 MB file under disk load; 240–370 ms
  * on a busy executive), and an executive's Raft loop and HTTP server live on that thread.
  *
- * The file is the concatenation of `parts`, optionally followed by the little-endian CRC-32 of
- * everything before it; written under a temporary name, flushed every 4 MiB, fsynced, renamed,
- * and its directory fsynced, on a low-priority worker of its own.
+ * The file is the concatenation of `parts` (byte arrays, or other files' contents, which the worker
+ * reads itself, so they never enter the caller's memory), optionally followed by the
+ * little-endian CRC-32 of everything before it; written under a temporary name, flushed every
+ * 4 MiB, fsynced, renamed, and its directory fsynced, on a low-priority worker of its own.
  */
 
 import { dirname } from "node:path";
@@ -59,6 +60,20 @@ self.onmessage = async (event) => {
     } else if (m.kind === "slice") {
       if (job.appendCrc32) job.crc = crc32(m.bytes, job.crc);
       await write(m.bytes);
+    } else if (m.kind === "file") {
+      const src = await Deno.open(m.path, { read: true });
+      try {
+        const buf = new Uint8Array(${FLUSH_EVERY_BYTES});
+        for (;;) {
+          const n = await src.read(buf);
+          if (n === null) break;
+          const bytes = buf.subarray(0, n);
+          if (job.appendCrc32) job.crc = crc32(bytes, job.crc);
+          await write(bytes);
+        }
+      } finally {
+        src.close();
+      }
     } else {
       if (job.appendCrc32) {
         const tail = new Uint8Array(4);
@@ -79,14 +94,17 @@ self.onmessage = async (event) => {
 };
 `;
 
+/** Part of a file written by `writeFileAtomicInWorker`: bytes, or the contents of a file. */
+export type FilePart = Uint8Array | { file: string };
+
 /**
  * Writes `parts` (then their CRC-32 when asked) to `path` atomically, off the main thread. The
- * caller keeps its buffers (a Raft snapshot stays in memory): they are copied to the worker a
- * slice at a time.
+ * caller keeps its buffers: they are copied to the worker a slice at a time. A `{ file }` part
+ * is read by the worker.
  */
 export async function writeFileAtomicInWorker(
   path: string,
-  parts: readonly Uint8Array[],
+  parts: readonly FilePart[],
   options: { appendCrc32?: boolean } = {},
 ): Promise<void> {
   const dir = dirname(path);
@@ -112,6 +130,10 @@ export async function writeFileAtomicInWorker(
   try {
     await send({ kind: "open", path, tmp, dir, appendCrc32: !!options.appendCrc32 });
     for (const part of parts) {
+      if (!(part instanceof Uint8Array)) {
+        await send({ kind: "file", path: part.file });
+        continue;
+      }
       for (let at = 0; at < part.length; at += SLICE_BYTES) {
         const bytes = part.slice(at, at + SLICE_BYTES);
         await send({ kind: "slice", bytes }, [bytes.buffer]);

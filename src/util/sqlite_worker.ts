@@ -102,6 +102,25 @@ export async function copyDatabase<T>(
   }
 }
 
+/**
+ * A consistent copy of the database at `path` written to `dest`, which must not exist yet
+ * (`VACUUM INTO` from a read transaction of its own, on a worker, flushed as it is written), and
+ * what `inspect` reads from the copy. Nothing of the copy passes through this thread.
+ */
+export async function copyDatabaseToFile<T>(
+  path: string,
+  dest: string,
+  inspect: (copy: DatabaseSync) => T,
+): Promise<T> {
+  await execInWorker(path, [`VACUUM INTO ${sqlString(dest)}`], { readOnly: true, flush: dest });
+  const copy = new DatabaseSync(dest, { readOnly: true });
+  try {
+    return inspect(copy);
+  } finally {
+    copy.close();
+  }
+}
+
 /** How often a bulk-written file is flushed while a worker writes it. */
 const FLUSH_EVERY_MS = 25;
 

@@ -203,6 +203,28 @@ for (const impl of impls) {
     },
   );
 
+  t(
+    "a snapshot saved from a file is the head then the file, as if saved from memory",
+    async (dir) => {
+      const log = await impl.open(dir);
+      await log.load();
+      await log.append(entries(1, 30, 1), null);
+      const state = `${dir}-state`;
+      await Deno.writeFile(state, new Uint8Array(3000).map((_, i) => i % 253));
+      const head = new TextEncoder().encode("head:");
+      const whole = snapshot(20, 1);
+      whole.data = new Uint8Array([...head, ...(await Deno.readFile(state))]);
+      await log.saveSnapshotFromFile(whole.meta, head, state);
+      assert.deepEqual(await log.loadSnapshotData(20), whole.data);
+      assert.ok(await Deno.stat(state), "the state file is left where it was");
+      await Deno.remove(state);
+      const { log: next, state: loaded } = await reopen(impl, dir, log);
+      assert.deepEqual(loaded.snapshot, whole);
+      assert.deepEqual(loaded.entries, entries(21, 30, 1));
+      await next.close();
+    },
+  );
+
   t("writes after close are refused with STORAGE_CLOSED", async (dir) => {
     const log = await impl.open(dir);
     await log.load();

@@ -3,7 +3,7 @@
  * is modelled by opening a new MemoryLog over the same `MemoryLogData`.
  */
 
-import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import {
   assertContiguous,
   type DurableState,
@@ -64,6 +64,15 @@ export class MemoryLog implements LogStore {
     this.checkOpen();
     this.data.snapshot = snapshot;
     return Promise.resolve();
+  }
+
+  async saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string) {
+    this.checkOpen();
+    const state = await Deno.readFile(statePath);
+    const data = new Uint8Array(head.length + state.length);
+    data.set(head);
+    data.set(state, head.length);
+    this.data.snapshot = { meta, data };
   }
 
   installSnapshot(snapshot: Snapshot): Promise<void> {

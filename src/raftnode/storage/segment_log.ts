@@ -18,7 +18,7 @@
 
 import { Buffer } from "node:buffer";
 import { getLogger } from "@logtape/logtape";
-import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir, syncDir } from "../../util/durable_file.ts";
 import { LogReplay } from "./log_replay.ts";
 import { encodeMarker, encodeRecords, scanRecords } from "./record_codec.ts";
@@ -290,6 +290,13 @@ export class SegmentLog implements LogStore {
       await syncDir(this.walDir);
       this.lastIndex = snapshot.meta.index;
     });
+  }
+
+  saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
+    }
+    return this.snapshots.saveFromFile(meta, head, statePath);
   }
 
   loadSnapshotData(index: number): Promise<Uint8Array | null> {

@@ -16,12 +16,17 @@ const logger = getLogger(["ctl", "raftnode", "snapshot"]);
 export const WORKER_WRITE_MIN_BYTES = 1024 * 1024;
 const NAME = /^snap-([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
 
+/** The start of a file's body: `[u32 metaBytes][meta JSON]`; the data and the CRC-32 follow. */
+function snapshotFileHead(meta: SnapshotMeta): Uint8Array[] {
+  const json = new TextEncoder().encode(JSON.stringify(meta));
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, json.length, true);
+  return [length, json];
+}
+
 /** The file's body: `[u32 metaBytes][meta JSON][data]`; the CRC-32 of it follows. */
 function snapshotFileBody(snapshot: Snapshot): Uint8Array[] {
-  const meta = new TextEncoder().encode(JSON.stringify(snapshot.meta));
-  const head = new Uint8Array(4);
-  new DataView(head.buffer).setUint32(0, meta.length, true);
-  return [head, meta, snapshot.data];
+  return [...snapshotFileHead(snapshot.meta), snapshot.data];
 }
 
 /** Encodes a snapshot as one checksummed buffer. */
@@ -76,29 +81,47 @@ export class SnapshotFiles {
     return new SnapshotFiles(dir);
   }
 
-  /** Saves run one at a time (each removes the others' leftovers). */
   private tail: Promise<void> = Promise.resolve();
 
   /** Publishes `snapshot` atomically, then removes older snapshot files and stray temporaries. */
   save(snapshot: Snapshot): Promise<void> {
-    const run = this.tail.then(() => this.saveNow(snapshot));
+    return this.queue(snapshot.meta, async (path) => {
+      if (snapshot.data.length >= WORKER_WRITE_MIN_BYTES) {
+        // The same bytes as encodeSnapshotFile, written (and checksummed) on a worker thread.
+        await writeFileAtomicInWorker(path, snapshotFileBody(snapshot), { appendCrc32: true });
+      } else {
+        await writeFileAtomic(path, encodeSnapshotFile(snapshot));
+      }
+    });
+  }
+
+  /**
+   * Publishes, like `save`, a snapshot whose data is `head` followed by the contents of the file
+   * at `statePath`, copied by a worker: the state never enters this thread's memory.
+   */
+  saveFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void> {
+    return this.queue(
+      meta,
+      (path) =>
+        writeFileAtomicInWorker(path, [...snapshotFileHead(meta), head, { file: statePath }], {
+          appendCrc32: true,
+        }),
+    );
+  }
+
+  /** Saves run one at a time (each removes the others' leftovers). */
+  private queue(meta: SnapshotMeta, write: (path: string) => Promise<void>): Promise<void> {
+    const run = this.tail.then(() => this.saveNow(meta, write));
     this.tail = run.catch(() => {});
     return run;
   }
 
-  private async saveNow(snapshot: Snapshot): Promise<void> {
-    const name = fileName(snapshot.meta);
-    if (snapshot.data.length >= WORKER_WRITE_MIN_BYTES) {
-      // The same bytes as encodeSnapshotFile, written (and checksummed) on a worker thread.
-      await writeFileAtomicInWorker(`${this.dir}/${name}`, snapshotFileBody(snapshot), {
-        appendCrc32: true,
-      });
-    } else {
-      await writeFileAtomic(`${this.dir}/${name}`, encodeSnapshotFile(snapshot));
-    }
+  private async saveNow(meta: SnapshotMeta, write: (path: string) => Promise<void>): Promise<void> {
+    const name = fileName(meta);
+    await write(`${this.dir}/${name}`);
     let removed = false;
     for (const other of await this.list()) {
-      if (other.name !== name && other.index <= snapshot.meta.index) {
+      if (other.name !== name && other.index <= meta.index) {
         await Deno.remove(`${this.dir}/${other.name}`);
         removed = true;
       }

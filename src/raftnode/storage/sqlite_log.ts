@@ -8,7 +8,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { getLogger } from "@logtape/logtape";
-import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir } from "../../util/durable_file.ts";
 import { LogReplay } from "./log_replay.ts";
 import { SnapshotFiles } from "./snapshot_files.ts";
@@ -128,6 +128,13 @@ export class SqliteLog implements LogStore {
       this.putMeta.run("marker", JSON.stringify({ index, term }));
     });
     this.lastIndex = index;
+  }
+
+  saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
+    }
+    return this.snapshots.saveFromFile(meta, head, statePath);
   }
 
   loadSnapshotData(index: number): Promise<Uint8Array | null> {

@@ -6,7 +6,7 @@
  * passes `conformance_test.ts`.
  */
 
-import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
+import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 
 /** Everything a store holds, as loaded at open. */
 export interface DurableState {
@@ -33,6 +33,12 @@ export interface LogStore {
    * Entries above `snapshot.meta.index` are kept; call `compact` to drop the ones below.
    */
   saveSnapshot(snapshot: Snapshot): Promise<void>;
+  /**
+   * Like `saveSnapshot`, for a snapshot whose data is `head` followed by the contents of the file
+   * at `statePath` (a copy of the application state): the store copies the file without reading
+   * it into memory. The file is left where it is.
+   */
+  saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void>;
   /**
    * Publishes a snapshot received from the leader and restarts the log after it: every entry
    * held before is dropped, the next append starts at `snapshot.meta.index + 1`.
