@@ -907,8 +907,8 @@ export class RaftNode {
       const wrapped = await concatBytesYielding([header, data]);
       let snap: Snapshot | null = null;
       await this.runInLoop(() => {
-        // The peer registry changed while the copy was wrapped: next time, then.
         if (!this.mayRecordSnapshot(index, startedAt)) return;
+        // The peer registry changed while the copy was wrapped: next time, then.
         if (!bytesEqual(encodeSnapshotHeader(this.peers), header)) return;
         snap = this.core.storageCreateSnapshot(index, this.core.confState(), wrapped);
         this.snapshotIndex = index;

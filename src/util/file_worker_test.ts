@@ -69,3 +69,29 @@ Deno.test("readCheckedFileInWorker returns what was written before the CRC-32, n
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("writeFileAtomicInWorker copies a file part in place, CRC-32 over all, and fails on a missing one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-file-worker-" });
+  try {
+    const middle = new Uint8Array(9 * 1024 * 1024 + 3).map((_, i) => (i * 13) & 255);
+    await Deno.writeFile(`${dir}/middle`, middle);
+    const head = new TextEncoder().encode("head");
+    const tail = new TextEncoder().encode("tail");
+    await writeFileAtomicInWorker(`${dir}/f`, [head, { file: `${dir}/middle` }, tail], {
+      appendCrc32: true,
+    });
+    const body = await readCheckedFileInWorker(`${dir}/f`);
+    assert.deepEqual(body, new Uint8Array([...head, ...middle, ...tail]));
+    await assert.rejects(
+      writeFileAtomicInWorker(`${dir}/g`, [head, { file: `${dir}/missing` }]),
+      /Cannot write .*\/g/,
+    );
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+      ["f", "middle"],
+      "no temporary left behind",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
