@@ -212,6 +212,15 @@ class LocalCluster {
 
 const enc = (n: number) => new TextEncoder().encode(String(n));
 
+/** Waits up to 10 s for `ok()`, checking every 20 ms. */
+async function until(what: string, ok: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 Deno.test("RaftNode: propose resolves after commit and apply, with the apply result", async () => {
   const c = await LocalCluster.start(["a", "b", "c"]);
   try {
@@ -372,13 +381,6 @@ Deno.test("RaftNode: snapshot data stays in memory only while a follower needs i
     compactKeepEntries: 5,
     snapshotKeepMs: 300,
   });
-  const until = async (what: string, ok: () => boolean) => {
-    const deadline = Date.now() + 10_000;
-    while (!ok()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   try {
     const leader = await c.leader();
     const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
@@ -422,13 +424,6 @@ Deno.test("RaftNode: a state copied to a file becomes a snapshot that never ente
     20,
     "to a file",
   );
-  const until = async (what: string, ok: () => boolean) => {
-    const deadline = Date.now() + 10_000;
-    while (!ok()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   try {
     let leader = await c.leader();
     const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;

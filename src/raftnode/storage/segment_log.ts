@@ -271,11 +271,9 @@ export class SegmentLog implements LogStore {
    * Not queued behind appends, nor they behind it: writing a large snapshot file must not hold
    * up the log's fsyncs (snapshot files have an order of their own, in SnapshotFiles).
    */
-  saveSnapshot(snapshot: Snapshot): Promise<void> {
-    if (this.closed) {
-      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
-    }
-    return this.snapshots.save(snapshot);
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    this.refuseWhenClosed("write");
+    await this.snapshots.save(snapshot);
   }
 
   installSnapshot(snapshot: Snapshot): Promise<void> {
@@ -292,18 +290,19 @@ export class SegmentLog implements LogStore {
     });
   }
 
-  saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void> {
-    if (this.closed) {
-      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
-    }
-    return this.snapshots.saveFromFile(meta, head, statePath);
+  /** Like `saveSnapshot`, and not queued behind appends either. */
+  async saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string) {
+    this.refuseWhenClosed("write");
+    await this.snapshots.saveFromFile(meta, head, statePath);
   }
 
-  loadSnapshotData(index: number): Promise<Uint8Array | null> {
-    if (this.closed) {
-      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot read: log is closed"));
-    }
-    return this.snapshots.loadData(index);
+  async loadSnapshotData(index: number): Promise<Uint8Array | null> {
+    this.refuseWhenClosed("read");
+    return await this.snapshots.loadData(index);
+  }
+
+  private refuseWhenClosed(doing: "read" | "write"): void {
+    if (this.closed) throw new StorageError("STORAGE_CLOSED", `Cannot ${doing}: log is closed`);
   }
 
   compact(index: number): Promise<void> {
@@ -346,7 +345,7 @@ export class SegmentLog implements LogStore {
    */
   private serial(op: () => Promise<void>): Promise<void> {
     const guarded = () => {
-      if (this.closed) throw new StorageError("STORAGE_CLOSED", "Cannot write: log is closed");
+      this.refuseWhenClosed("write");
       return op();
     };
     const run = this.pending === 0 ? (async () => await guarded())() : this.tail.then(guarded);

@@ -130,18 +130,14 @@ export class SqliteLog implements LogStore {
     this.lastIndex = index;
   }
 
-  saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string): Promise<void> {
-    if (this.closed) {
-      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot write: log is closed"));
-    }
-    return this.snapshots.saveFromFile(meta, head, statePath);
+  async saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string) {
+    this.checkOpen();
+    await this.snapshots.saveFromFile(meta, head, statePath);
   }
 
-  loadSnapshotData(index: number): Promise<Uint8Array | null> {
-    if (this.closed) {
-      return Promise.reject(new StorageError("STORAGE_CLOSED", "Cannot read: log is closed"));
-    }
-    return this.snapshots.loadData(index);
+  async loadSnapshotData(index: number): Promise<Uint8Array | null> {
+    this.checkOpen("read");
+    return await this.snapshots.loadData(index);
   }
 
   compact(index: number): Promise<void> {
@@ -168,7 +164,7 @@ export class SqliteLog implements LogStore {
     }
   }
 
-  private checkOpen(): void {
-    if (this.closed) throw new StorageError("STORAGE_CLOSED", "Cannot write: log is closed");
+  private checkOpen(doing: "read" | "write" = "write"): void {
+    if (this.closed) throw new StorageError("STORAGE_CLOSED", `Cannot ${doing}: log is closed`);
   }
 }
