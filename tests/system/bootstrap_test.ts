@@ -232,3 +232,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "an executive killed with -9 catches up from a Raft snapshot its leader built from " +
+    "a file and read back from disk",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "ctl-catchup-" });
+    // Snapshots every ~400 entries, 20 kept behind: a member away for 2,000 entries needs one.
+    const cluster = new Cluster(dir, 3, ["--snapshot-entries", "400", "--compact-keep", "20"]);
+    try {
+      cluster.start();
+      const url = await setUp(cluster);
+      const { id: leaderId } = await cluster.leader();
+      const away = cluster.members.find((m) => m.id !== leaderId)!;
+      await away.process.kill("SIGKILL");
+      const lastSeq = await writeEntries(url, 2000, 16);
+      await waitFor("the others to snapshot past the member that is away", async () => {
+        for (const m of cluster.members.filter((x) => x.process.running)) {
+          const s = (await cluster.status(m.id)) as unknown as { snapshotIndex: number };
+          if ((s?.snapshotIndex ?? 0) < 1000) return false;
+        }
+        return true;
+      }, 30_000);
+      away.process.start();
+      await cluster.waitLastSeq(lastSeq, 30_000);
+      assert.deepEqual(await cluster.sorChecksums(away.id), await cluster.sorChecksums(leaderId));
+      // The log lines are in place a moment after the state they describe.
+      await waitFor("the logs to say how it caught up", async () => {
+        const awayLog = await Deno.readTextFile(`${dir}/${away.id}.log`);
+        const leaderLog = await Deno.readTextFile(`${dir}/${leaderId}.log`);
+        return /installed snapshot/.test(awayLog) && /read snapshot \d+/.test(leaderLog);
+      }, 10_000);
+    } finally {
+      await cluster.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
