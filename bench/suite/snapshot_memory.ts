@@ -2,7 +2,8 @@
  * What a large system of record costs each executive in memory: starts 3 executives, writes
  * 100-row batches for `--seconds` (the SoR grows by its ledger), waits for every member to take a
  * Raft snapshot, then samples each member's resident memory (VmRSS) every 5 s for `--watch`
- * seconds, and each one's peak. Prints the SoR and snapshot file sizes beside the samples.
+ * seconds, and each one's peak; then restarts every member (kill -9) and prints its memory and
+ * peak once a leader is back. Prints the SoR and snapshot file sizes beside the samples.
  *
  *   deno run -A bench/suite/snapshot_memory.ts [--seconds 20] [--watch 45] [--clients 16]
  *
@@ -93,6 +94,18 @@ try {
     residentMb(m.process.proc!.pid, "VmHWM").toFixed(0).padStart(12)
   );
   console.log(`   peak${peaks.join("")}  (VmHWM MB, over the whole run)`);
+  // A restart loads the newest snapshot file (its peer registry, and the state if the SoR is
+  // behind it): what does that cost each member at its peak?
+  for (const m of sys.cluster.members) await m.process.kill("SIGKILL");
+  sys.cluster.start();
+  await sys.cluster.leader(60_000);
+  await sleep(5000);
+  const restarted = sys.cluster.members.map((m) =>
+    `${residentMb(m.process.proc!.pid).toFixed(0)} / ${
+      residentMb(m.process.proc!.pid, "VmHWM").toFixed(0)
+    }`.padStart(12)
+  );
+  console.log(`restart${restarted.join("")}  (VmRSS / VmHWM MB, 5 s after a leader)`);
 } finally {
   await sys.stop();
   if (Deno.env.get("KEEP")) console.log(dir);

@@ -166,10 +166,18 @@ self.onmessage = async (event) => {
 };
 `;
 
+/** A file whose CRC-32 does not match its contents. */
+export class DamagedFileError extends Error {
+  constructor(readonly path: string) {
+    super(`File ${path} is damaged: its CRC-32 does not match`);
+    this.name = "DamagedFileError";
+  }
+}
+
 /**
  * Reads a file written with `appendCrc32` on a worker thread, checks its CRC-32 there, and hands
- * back everything before the checksum without a copy. Null when the file does not exist; an
- * error when it is damaged. Reading and checking hundreds of megabytes on the main thread would
+ * back everything before the checksum without a copy. Null when the file does not exist; a
+ * `DamagedFileError` when it is damaged. Reading and checking hundreds of megabytes on the main thread would
  * hold the Raft loop and the HTTP server for as long.
  */
 export async function readCheckedFileInWorker(path: string): Promise<Uint8Array | null> {
@@ -185,8 +193,6 @@ export async function readCheckedFileInWorker(path: string): Promise<Uint8Array 
     crashed: `File worker reading ${path} failed`,
   });
   if (a.notFound) return null;
-  if (!a.intact || a.buffer === undefined) {
-    throw new Error(`File ${path} is damaged: its CRC-32 does not match`);
-  }
+  if (!a.intact || a.buffer === undefined) throw new DamagedFileError(path);
   return new Uint8Array(a.buffer, 0, a.bodyBytes);
 }

@@ -271,4 +271,5 @@ Deno.test("SnapshotFiles: a large snapshot is written on a worker, byte for byte
     buf[buf.length - 1000] ^= 1;
     await Deno.writeFile(`${dir}/${names[0]}`, buf);
     await assert.rejects(snaps.loadData(77), /damaged/);
+    assert.equal(await snaps.loadNewest(), null, "at a restart it is skipped, not trusted");
   }));

@@ -9,7 +9,11 @@ import { crc32 } from "node:zlib";
 import { getLogger } from "@logtape/logtape";
 import type { Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir, syncDir, writeFileAtomic } from "../../util/durable_file.ts";
-import { readCheckedFileInWorker, writeFileAtomicInWorker } from "../../util/file_worker.ts";
+import {
+  DamagedFileError,
+  readCheckedFileInWorker,
+  writeFileAtomicInWorker,
+} from "../../util/file_worker.ts";
 
 const logger = getLogger(["ctl", "raftnode", "snapshot"]);
 /** From this size a snapshot file is written on a worker thread (see file_worker.ts). */
@@ -139,9 +143,11 @@ export class SnapshotFiles {
   async loadNewest(): Promise<Snapshot | null> {
     const files = (await this.list()).sort((a, b) => b.index - a.index);
     for (const f of files) {
-      const snap = decodeSnapshotFile(await Deno.readFile(`${this.dir}/${f.name}`));
-      if (snap !== null && snap.meta.index === f.index) return snap;
-      logger.error("Snapshot file {file} is corrupt; ignoring it", { file: f.name });
+      const snap = await this.read(f);
+      if (typeof snap !== "string") return snap;
+      if (snap === "damaged") {
+        logger.error("Snapshot file {file} is corrupt; ignoring it", { file: f.name });
+      }
     }
     return null;
   }
@@ -154,25 +160,39 @@ export class SnapshotFiles {
   async loadData(index: number): Promise<Uint8Array | null> {
     const f = (await this.list()).find((x) => x.index === index);
     if (f === undefined) return null;
+    const snap = await this.read(f);
+    if (snap === "missing") return null;
+    if (snap === "damaged") {
+      throw new Error(`Snapshot file ${this.dir}/${f.name} is damaged (snapshot ${index})`);
+    }
+    return snap.data;
+  }
+
+  /**
+   * Reads and checks one snapshot file. From `WORKER_WRITE_MIN_BYTES` on, a worker reads it and
+   * checks its CRC-32, and the data is a view of what it hands over: no copy, and no pass over
+   * the bytes on this thread (a restart or a lagging follower would otherwise cost two copies of
+   * the state in memory and a long hold of the event loop).
+   */
+  private async read(
+    f: { name: string; index: number },
+  ): Promise<Snapshot | "missing" | "damaged"> {
     const path = `${this.dir}/${f.name}`;
     let snap: Snapshot | null;
     try {
       if ((await Deno.stat(path)).size < WORKER_WRITE_MIN_BYTES) {
         snap = decodeSnapshotFile(await Deno.readFile(path));
       } else {
-        // Checked and decoded without a copy, off the main thread (see file_worker.ts).
         const body = await readCheckedFileInWorker(path);
-        if (body === null) return null;
+        if (body === null) return "missing";
         snap = decodeSnapshotBody(body);
       }
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
+      if (err instanceof Deno.errors.NotFound) return "missing";
+      if (err instanceof DamagedFileError) return "damaged";
       throw err;
     }
-    if (snap === null || snap.meta.index !== index) {
-      throw new Error(`Snapshot file ${path} is damaged: it does not hold snapshot ${index}`);
-    }
-    return snap.data;
+    return snap !== null && snap.meta.index === f.index ? snap : "damaged";
   }
 
   private async list(): Promise<{ name: string; index: number }[]> {
