@@ -19,8 +19,8 @@ export function sorRaftStateMachine(
     },
     snapshot: () => sor.snapshot(),
     snapshotToFile: (path) => sor.snapshotToFile(path),
-    restore(data: Uint8Array, index: number): void {
-      sor.restore(data, index);
+    async restore(data: Uint8Array, index: number): Promise<void> {
+      await sor.restore(data, index);
       onApplied(sor.lastSeq());
     },
     appliedIndex: () => sor.appliedIndex(),

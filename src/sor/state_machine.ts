@@ -17,6 +17,7 @@
  * behind snapshots, copied from committed state). Readers on this connection see every applied
  * batch at once; other connections (snapshot copies, the checkpointer) see committed ones.
  */
+import { dirname } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
@@ -52,6 +53,8 @@ import {
 import { type TableChecksum, tableChecksums } from "./checksum.ts";
 import { copyDatabaseToFile, sqlString } from "../util/sqlite_worker.ts";
 import { WalCheckpointer } from "../util/wal_checkpointer.ts";
+import { syncDir } from "../util/durable_file.ts";
+import { writeFileAtomicInWorker } from "../util/file_worker.ts";
 import { getLogger } from "@logtape/logtape";
 
 const logger = getLogger(["ctl", "sor"]);
@@ -892,8 +895,13 @@ export class SorStateMachine {
   /**
    * Replaces the whole state with a snapshot's. `index`, when given, must be the snapshot's
    * applied index (a mismatch means the caller paired the wrong snapshot and index).
+   *
+   * The image is written and fsynced on a worker, then swapped in by rename and the directory
+   * fsynced: written here it held the event loop for as long as a large state takes to write,
+   * and without the fsyncs a power loss could leave a renamed but incomplete SoR file behind a
+   * Raft log that already starts after the snapshot.
    */
-  restore(data: Uint8Array, index?: number): void {
+  async restore(data: Uint8Array, index?: number): Promise<void> {
     const header = new TextDecoder().decode(data.subarray(0, SQLITE_HEADER.length));
     if (header !== SQLITE_HEADER) {
       throw new CtlError(
@@ -902,7 +910,7 @@ export class SorStateMachine {
       );
     }
     const staging = `${this.#path}.restore`;
-    Deno.writeFileSync(staging, data);
+    await writeFileAtomicInWorker(staging, [data]);
     this.flush();
     this.#checkpointer.close();
     this.#db.close();
@@ -915,6 +923,7 @@ export class SorStateMachine {
       }
     }
     Deno.renameSync(staging, this.#path);
+    await syncDir(dirname(this.#path));
     this.#open();
     if (index !== undefined) {
       assert(

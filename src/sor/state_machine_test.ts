@@ -485,15 +485,20 @@ Deno.test("a restart resumes at the stored applied index and refuses to apply it
   }
 });
 
-Deno.test("snapshot and restore round-trip the whole state", () => {
+Deno.test("snapshot and restore round-trip the whole state", async () => {
   const source = setup();
   const target = new TestSor();
   try {
     source.ok(mutate([upsert("a", "9223372036854775807")], { cookieBase64: btoa("c1") }));
     const image = source.sor.snapshot();
     target.ok({ type: "create_family", family: "junk" });
-    target.sor.restore(image, source.sor.appliedIndex());
+    await target.sor.restore(image, source.sor.appliedIndex());
     assert.equal(target.sor.appliedIndex(), source.sor.appliedIndex());
+    assert.deepEqual(
+      [...Deno.readDirSync(target.dir)].map((e) => e.name).filter((n) => !n.startsWith("sor.db")),
+      [],
+      "no staging file left beside the SoR",
+    );
     assert.deepEqual(target.sor.ledger(0, 100), source.sor.ledger(0, 100));
     assert.deepEqual(target.sor.checksums(), source.sor.checksums());
     assert.deepEqual(target.sor.families(), ["fam"]);
@@ -505,7 +510,7 @@ Deno.test("snapshot and restore round-trip the whole state", () => {
     assert.equal(target.sor.lastSeq(), 4);
     target.reopen();
     assert.equal(target.sor.lastSeq(), 4);
-    assert.throws(() => target.sor.restore(new Uint8Array([1, 2, 3])));
+    await assert.rejects(target.sor.restore(new Uint8Array([1, 2, 3])), /not a SQLite file/);
   } finally {
     source.dispose();
     target.dispose();
@@ -524,7 +529,7 @@ Deno.test("a snapshot copied to a file carries the applied index its state was c
     // Writes after the copy are not in it; a restore at its index gives the state back then.
     const checksumsThen = source.sor.checksums();
     source.ok(mutate([upsert("b", 2)]));
-    target.sor.restore(data, index);
+    await target.sor.restore(data, index);
     assert.equal(target.sor.appliedIndex(), index);
     assert.deepEqual(target.sor.checksums(), checksumsThen);
     assert.notDeepEqual(target.sor.checksums(), source.sor.checksums());
