@@ -7,6 +7,8 @@
  *
  *   deno run -A bench/suite/snapshot_memory.ts [--seconds 20] [--watch 45] [--clients 16]
  *
+ * With `KEEP=1` in the environment the cluster's directory is kept and its path printed.
+ *
  * An executive builds its snapshot files from a copy of the SoR on disk and reads one into memory
  * only while a follower needs it (for `RaftNodeOptions.snapshotKeepMs`, 30 s, after the last), so
  * neither the samples nor the peak should carry a copy of the state.

@@ -1043,8 +1043,14 @@ export class RaftNode {
     try {
       const started = performance.now();
       const data = await this.log.loadSnapshotData(index);
-      // Replaced meanwhile: the core asks for the newer one when it needs it.
-      if (data === null) return;
+      if (data === null) {
+        // Replaced meanwhile (the core asks for the newer one when it needs it), or its file is
+        // gone: then say so, and try again only after a pause rather than on every tick.
+        let current = false;
+        await this.runInLoop(() => (current = this.core.storageSnapshotIndex() === index));
+        if (current) throw new Error(`the file of snapshot ${index} is missing`);
+        return;
+      }
       let restored = false;
       await this.runInLoop(() => {
         restored = this.core.storageRestoreSnapshotData(index, data);

@@ -412,6 +412,36 @@ Deno.test("RaftNode: snapshot data stays in memory only while a follower needs i
   }
 });
 
+Deno.test("RaftNode: a snapshot whose file is gone is read again only after a pause, and writes go on", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    snapshotEntries: 30,
+    compactKeepEntries: 5,
+    snapshotKeepMs: 0,
+  });
+  try {
+    const leader = await c.leader();
+    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
+    await behind.node!.stop();
+    behind.node = null;
+    for (let i = 0; i < 100; i++) await leader.propose(enc(1));
+    await until(
+      "the leader to snapshot and let the data go",
+      () => leader.status().snapshotIndex >= 90 && !leader.status().snapshotInMemory,
+    );
+    const snapDir = `${c.root}/${leader.id}/snap`;
+    for (const e of Deno.readDirSync(snapDir)) Deno.removeSync(`${snapDir}/${e.name}`);
+    await c.boot(behind.id);
+    const log = c.members.get(leader.id)!.log!;
+    await until("the leader to try to read the snapshot back", () => log.snapshotReads >= 1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(log.snapshotReads, 1, "no second read within the pause (ticks are 20 ms)");
+    assert.equal(leader.status().role, "leader");
+    assert.equal(await leader.propose(enc(1)), 101, "writes go on");
+  } finally {
+    await c.close();
+  }
+});
+
 Deno.test("RaftNode: a state copied to a file becomes a snapshot that never enters memory, and still catches a member up", async () => {
   // snapshotKeepMs is long: data held after being taken would still be in memory at the end.
   const c = await LocalCluster.start(
