@@ -182,7 +182,7 @@ export class RaftNode {
   private leader: NodeId | null = null;
   private applied: number;
   private snapshotIndex: number;
-  /** A snapshot being taken off the loop (`StateMachine.snapshotConcurrently`), if any. */
+  /** A snapshot being taken off the loop (`snapshotToFile` or `snapshotConcurrently`), if any. */
   private snapshotting: Promise<void> | null = null;
   /** Index of the last applied membership entry (conf change or peer record). */
   private membershipChangedAt = 0;
