@@ -1044,11 +1044,15 @@ export class RaftNode {
       const started = performance.now();
       const data = await this.log.loadSnapshotData(index);
       if (data === null) {
-        // Replaced meanwhile (the core asks for the newer one when it needs it), or its file is
-        // gone: then say so, and try again only after a pause rather than on every tick.
-        let current = false;
-        await this.runInLoop(() => (current = this.core.storageSnapshotIndex() === index));
-        if (current) throw new Error(`the file of snapshot ${index} is missing`);
+        // Replaced meanwhile (the core asks for the newer one when it needs it); or a snapshot
+        // being recorded has published its file, which removed this one, and the core learns of
+        // it in a moment; or the file is gone: then say so, and try again only after a pause
+        // rather than on every tick.
+        let missing = false;
+        await this.runInLoop(() => {
+          missing = this.core.storageSnapshotIndex() === index && this.snapshotting === null;
+        });
+        if (missing) throw new Error(`the file of snapshot ${index} is missing`);
         return;
       }
       let restored = false;
