@@ -191,6 +191,28 @@ class LocalCluster {
     return m.node;
   }
 
+  /** Stops one member that is not `leader`, as if it went away; returns it (restart: `boot`). */
+  async stopAFollower(leader: RaftNode): Promise<Member> {
+    const m = [...this.members.values()].find((x) => x.id !== leader.id)!;
+    await m.node!.stop();
+    m.node = null;
+    return m;
+  }
+
+  /**
+   * Stops every member and starts them again from their data directories alone; with
+   * `wipeState` the counters' own state goes too, so it must come back from the snapshots.
+   */
+  async restartAll(options: { wipeState?: boolean } = {}): Promise<RaftNode> {
+    for (const m of this.members.values()) await m.node!.stop();
+    for (const m of this.members.values()) m.node = null;
+    if (options.wipeState) {
+      for (const m of this.members.values()) m.disk = { applied: 0, total: 0, appliedIndexes: [] };
+    }
+    await Promise.all([...this.members.keys()].map((id) => this.boot(id)));
+    return await this.leader();
+  }
+
   async leader(timeoutMs = 5000): Promise<RaftNode> {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -314,10 +336,7 @@ Deno.test("RaftNode: restart from the data directory alone applies nothing twice
     let leader = await c.leader();
     for (let i = 0; i < 120; i++) await leader.propose(enc(1));
     // Stop everyone, restart from the directories only (no peers given).
-    for (const m of c.members.values()) await m.node!.stop();
-    for (const m of c.members.values()) m.node = null;
-    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
-    leader = await c.leader();
+    leader = await c.restartAll();
     assert.equal(await leader.propose(enc(1)), 121);
     for (const m of c.members.values()) {
       const sorted = [...m.disk.appliedIndexes].sort((a, b) => a - b);
@@ -338,11 +357,9 @@ Deno.test("RaftNode: snapshots copied off the loop pair each state with its inde
   }, 40);
   try {
     let leader = await c.leader();
-    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
     for (let i = 0; i < 100; i++) await leader.propose(enc(1));
     // One member misses a long run: the others compact past it, so it must install a snapshot.
-    await behind.node!.stop();
-    behind.node = null;
+    const behind = await c.stopAFollower(leader);
     for (let i = 0; i < 200; i++) {
       await leader.propose(enc(1));
       if (i % 20 === 0) await Promise.all(Array.from({ length: 20 }, () => leader.propose(enc(1))));
@@ -364,11 +381,7 @@ Deno.test("RaftNode: snapshots copied off the loop pair each state with its inde
     await converged(behind);
     assert.ok(behind.node!.status().snapshotIndex > 100, "it installed a snapshot");
     // A restart of everyone restores from the snapshots taken off the loop.
-    for (const m of c.members.values()) await m.node!.stop();
-    for (const m of c.members.values()) m.node = null;
-    for (const m of c.members.values()) m.disk = { applied: 0, total: 0, appliedIndexes: [] };
-    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
-    leader = await c.leader();
+    leader = await c.restartAll({ wipeState: true });
     assert.equal(await leader.propose(enc(1)), expected + 1);
   } finally {
     await c.close();
@@ -383,9 +396,7 @@ Deno.test("RaftNode: snapshot data stays in memory only while a follower needs i
   });
   try {
     const leader = await c.leader();
-    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
-    await behind.node!.stop();
-    behind.node = null;
+    const behind = await c.stopAFollower(leader);
     for (let i = 0; i < 100; i++) await leader.propose(enc(1));
     const live = [...c.members.values()].filter((m) => m.node !== null);
     await until(
@@ -420,9 +431,7 @@ Deno.test("RaftNode: a snapshot whose file is gone is read again only after a pa
   });
   try {
     const leader = await c.leader();
-    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
-    await behind.node!.stop();
-    behind.node = null;
+    const behind = await c.stopAFollower(leader);
     for (let i = 0; i < 100; i++) await leader.propose(enc(1));
     await until(
       "the leader to snapshot and let the data go",
@@ -456,9 +465,7 @@ Deno.test("RaftNode: a state copied to a file becomes a snapshot that never ente
   );
   try {
     let leader = await c.leader();
-    const behind = [...c.members.values()].find((m) => m.id !== leader.id)!;
-    await behind.node!.stop();
-    behind.node = null;
+    const behind = await c.stopAFollower(leader);
     for (let i = 0; i < 150; i++) await leader.propose(enc(1));
     const live = [...c.members.values()].filter((m) => m.node !== null);
     await until(
@@ -474,11 +481,7 @@ Deno.test("RaftNode: a state copied to a file becomes a snapshot that never ente
     assert.ok(behind.node!.status().snapshotIndex >= 120, "it installed the leader's snapshot");
     assert.ok(c.members.get(leader.id)!.log!.snapshotReads >= 1, "read back to be sent");
     // Everyone restarts from the snapshot files alone (the counters' own state is wiped).
-    for (const m of c.members.values()) await m.node!.stop();
-    for (const m of c.members.values()) m.node = null;
-    for (const m of c.members.values()) m.disk = { applied: 0, total: 0, appliedIndexes: [] };
-    await Promise.all([...c.members.keys()].map((id) => c.boot(id)));
-    leader = await c.leader();
+    leader = await c.restartAll({ wipeState: true });
     assert.equal(await leader.propose(enc(1)), 151);
   } finally {
     await c.close();
