@@ -4,6 +4,7 @@
  */
 
 import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
+import { concatBytes } from "../../util/bytes.ts";
 import {
   assertContiguous,
   type DurableState,
@@ -68,11 +69,7 @@ export class MemoryLog implements LogStore {
 
   async saveSnapshotFromFile(meta: SnapshotMeta, head: Uint8Array, statePath: string) {
     this.checkOpen();
-    const state = await Deno.readFile(statePath);
-    const data = new Uint8Array(head.length + state.length);
-    data.set(head);
-    data.set(state, head.length);
-    this.data.snapshot = { meta, data };
+    this.data.snapshot = { meta, data: concatBytes([head, await Deno.readFile(statePath)]) };
   }
 
   installSnapshot(snapshot: Snapshot): Promise<void> {
