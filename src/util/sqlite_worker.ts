@@ -12,7 +12,7 @@ import { LOW_PRIORITY_PRELUDE, runOneShotWorker } from "./one_shot_worker.ts";
 const WORKER_SOURCE = LOW_PRIORITY_PRELUDE + `
 import { DatabaseSync } from "node:sqlite";
 self.onmessage = (event) => {
-  const { path, readOnly, statements, readBack } = event.data;
+  const { path, readOnly, statements } = event.data;
   try {
     const db = new DatabaseSync(path, { readOnly });
     try {
@@ -20,18 +20,15 @@ self.onmessage = (event) => {
     } finally {
       db.close();
     }
-    if (readBack) {
-      // Read here and handed over (transferred, not copied): no large read on the caller's thread.
-      const bytes = Deno.readFileSync(readBack);
-      self.postMessage({ ok: true, bytes }, [bytes.buffer]);
-    } else {
-      self.postMessage({ ok: true });
-    }
+    self.postMessage({ ok: true });
   } catch (err) {
     self.postMessage({ ok: false, message: String(err && err.message ? err.message : err) });
   }
 };
 `;
+
+/** How often a bulk-written file is flushed while a worker writes it. */
+const FLUSH_EVERY_MS = 25;
 
 /** A SQL string literal (for statements that cannot take parameters, such as VACUUM INTO). */
 export function sqlString(text: string): string {
@@ -56,50 +53,18 @@ export function execInWorker(
     flush?: string;
   } = {},
 ): Promise<void> {
-  return run(path, statements, options).then(() => {});
-}
-
-/**
- * `execInWorker`, then reads the file `readBack` (a copy the statements wrote) on the worker and
- * hands its bytes over without a copy.
- */
-export async function execInWorkerAndRead(
-  path: string,
-  statements: readonly string[],
-  readBack: string,
-  options: { readOnly?: boolean; flush?: string } = {},
-): Promise<Uint8Array> {
-  const bytes = await run(path, statements, { ...options, readBack });
-  if (bytes === undefined) throw new Error(`SQLite worker for ${path} sent no bytes back`);
-  return bytes;
-}
-
-/**
- * A consistent copy of the database at `path` (`VACUUM INTO` from a read transaction of its
- * own, on a worker, flushed as it is written and read back there), and what `inspect` reads from
- * the copy (say, the applied index it holds) before the copy's file is deleted. The database
- * stays open for writing meanwhile.
- */
-export async function copyDatabase<T>(
-  path: string,
-  inspect: (copy: DatabaseSync) => T,
-): Promise<{ data: Uint8Array; inspected: T }> {
-  const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-copy-" });
-  try {
-    const file = `${dir}/copy.db`;
-    const data = await execInWorkerAndRead(path, [`VACUUM INTO ${sqlString(file)}`], file, {
-      readOnly: true,
-      flush: file,
+  const flusher = options.flush === undefined
+    ? undefined
+    : startBackgroundSync(options.flush, FLUSH_EVERY_MS);
+  return runOneShotWorker(WORKER_SOURCE, {
+    path,
+    readOnly: options.readOnly ?? false,
+    statements: [...statements],
+  }, { failed: `SQLite on ${path}`, crashed: `SQLite worker for ${path} failed` })
+    .then(() => {})
+    .finally(async () => {
+      await flusher?.stop();
     });
-    const copy = new DatabaseSync(file, { readOnly: true });
-    try {
-      return { data, inspected: inspect(copy) };
-    } finally {
-      copy.close();
-    }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /**
@@ -121,25 +86,20 @@ export async function copyDatabaseToFile<T>(
   }
 }
 
-/** How often a bulk-written file is flushed while a worker writes it. */
-const FLUSH_EVERY_MS = 25;
-
-function run(
+/**
+ * `copyDatabaseToFile` into a temporary file, and the copy's bytes (read back asynchronously)
+ * with what `inspect` read from it; the file is deleted. For states small enough to hold.
+ */
+export async function copyDatabase<T>(
   path: string,
-  statements: readonly string[],
-  options: { readOnly?: boolean; flush?: string; readBack?: string },
-): Promise<Uint8Array | undefined> {
-  const flusher = options.flush === undefined
-    ? undefined
-    : startBackgroundSync(options.flush, FLUSH_EVERY_MS);
-  return runOneShotWorker<{ ok: boolean; bytes?: Uint8Array }>(WORKER_SOURCE, {
-    path,
-    readOnly: options.readOnly ?? false,
-    statements: [...statements],
-    readBack: options.readBack,
-  }, { failed: `SQLite on ${path}`, crashed: `SQLite worker for ${path} failed` })
-    .then((answer) => answer.bytes)
-    .finally(async () => {
-      await flusher?.stop();
-    });
+  inspect: (copy: DatabaseSync) => T,
+): Promise<{ data: Uint8Array; inspected: T }> {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-copy-" });
+  try {
+    const file = `${dir}/copy.db`;
+    const inspected = await copyDatabaseToFile(path, file, inspect);
+    return { data: await Deno.readFile(file), inspected };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

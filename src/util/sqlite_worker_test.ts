@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { execInWorker, execInWorkerAndRead, sqlString } from "./sqlite_worker.ts";
+import { copyDatabase, execInWorker, sqlString } from "./sqlite_worker.ts";
 
 Deno.test("execInWorker runs statements in order on another thread's connection", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-worker-" });
@@ -43,18 +43,22 @@ Deno.test("execInWorker rejects with SQLite's error, and read-only means read-on
   }
 });
 
-Deno.test("execInWorkerAndRead hands back the bytes of the file the statements wrote", async () => {
+Deno.test("copyDatabase hands back a consistent copy's bytes and what was read from it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ctl-sqlite-worker-" });
   try {
     const path = `${dir}/a.db`;
     await execInWorker(path, ["CREATE TABLE t (k)", "INSERT INTO t VALUES (42)"]);
-    const copy = `${dir}/copy.db`;
-    const bytes = await execInWorkerAndRead(path, [`VACUUM INTO ${sqlString(copy)}`], copy, {
-      readOnly: true,
-      flush: copy,
-    });
-    assert.deepEqual(bytes, await Deno.readFile(copy));
-    assert.equal(new TextDecoder().decode(bytes.subarray(0, 15)), "SQLite format 3");
+    const { data, inspected } = await copyDatabase(
+      path,
+      (copy) => copy.prepare("SELECT k FROM t").get()?.k,
+    );
+    assert.equal(inspected, 42);
+    assert.equal(new TextDecoder().decode(data.subarray(0, 15)), "SQLite format 3");
+    await Deno.writeFile(`${dir}/back.db`, data);
+    const back = new DatabaseSync(`${dir}/back.db`, { readOnly: true });
+    assert.equal(back.prepare("SELECT k FROM t").get()?.k, 42);
+    back.close();
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["a.db", "back.db"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
