@@ -149,10 +149,10 @@ export class ExecutiveMetrics {
         return log.kind;
       },
       load: () => log.load(),
-      append: async (entries, hardState) => {
+      append: async (entries, hardState, options) => {
         const end = histogram.startTimer();
         try {
-          await log.append(entries, hardState);
+          await log.append(entries, hardState, options);
         } finally {
           end();
         }

@@ -50,6 +50,10 @@ const PUMP_TURNS = 2;
 
 /** Default of `RaftNodeOptions.commitHoldMs`. */
 const COMMIT_HOLD_MS = 1;
+/** Default of `RaftNodeOptions.inlineFsyncSlowMs`. */
+const INLINE_FSYNC_SLOW_MS = 10;
+/** Default of `RaftNodeOptions.inlineFsyncPauseMs`. */
+const INLINE_FSYNC_PAUSE_MS = 10_000;
 
 /** How to start a node. */
 export interface RaftNodeOptions {
@@ -98,6 +102,19 @@ export interface RaftNodeOptions {
    * once. See DESIGN.md, "Commit-only appends".
    */
   commitHoldMs?: number;
+  /**
+   * Whether a member that is not the leader writes and fsyncs its log on the loop's own thread
+   * and acknowledges before it applies (default true), instead of handing the fsync to a thread
+   * pool and applying while it runs. See DESIGN.md, "A follower's fsync".
+   */
+  followerInlineFsync?: boolean;
+  /**
+   * An inline append slower than this (a slow or failing disk) sends the next ones to the
+   * thread pool for `inlineFsyncPauseMs`, so that the member keeps serving meanwhile; default
+   * 10 ms and 10 s.
+   */
+  inlineFsyncSlowMs?: number;
+  inlineFsyncPauseMs?: number;
   /** Inbound messages queued before peers are told to back off (503); default 100000. */
   inboxMessagesMax?: number;
   /** Prefix the handler is mounted under on every member; default "/raft". */
@@ -199,6 +216,8 @@ export class RaftNode {
   private stopped = false;
   /** A commit-only hard state not yet written (see handleReady). */
   private unwrittenHardState: HardState | null = null;
+  /** performance.now() until which appends stay off the loop's thread after a slow inline one. */
+  private inlineFsyncPausedUntil = 0;
   private wakeUp: (() => void) | null = null;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private loop: Promise<void> = Promise.resolve();
@@ -237,6 +256,9 @@ export class RaftNode {
       proposalBytesMax: options.proposalBytesMax ?? 1024 * 1024,
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
       commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
+      followerInlineFsync: options.followerInlineFsync ?? true,
+      inlineFsyncSlowMs: options.inlineFsyncSlowMs ?? INLINE_FSYNC_SLOW_MS,
+      inlineFsyncPauseMs: options.inlineFsyncPauseMs ?? INLINE_FSYNC_PAUSE_MS,
       pathPrefix: options.pathPrefix ?? "/raft",
     };
     this.applied = applied;
@@ -674,19 +696,38 @@ export class RaftNode {
     }
     if (rd.snapshot !== null) await this.installSnapshot(rd.snapshot);
     let persisting: Promise<void> | null = null;
+    let sentAfterPersist = false;
     if (rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
       // Only the commit index moved: no write now; it rides along with the next append (a lost
       // commit index is learned again from the leader).
       this.unwrittenHardState = rd.hardState;
       this.core.storageSetHardState(rd.hardState);
     } else if (rd.entries.length > 0 || rd.hardState !== null) {
-      persisting = this.log.append(rd.entries, rd.hardState ?? this.unwrittenHardState);
+      const hardState = rd.hardState ?? this.unwrittenHardState;
       this.unwrittenHardState = null;
+      if (this.appendInline()) {
+        // Durable once this returns: acknowledge now and apply after, so that the leader's
+        // commit waits for this member's disk alone, not for its apply as well.
+        const started = performance.now();
+        const appended = this.log.append(rd.entries, hardState, { inline: true });
+        const tookMs = performance.now() - started;
+        await appended;
+        if (tookMs > this.o.inlineFsyncSlowMs) this.pauseInlineFsync(tookMs);
+        this.recordDurable(rd);
+        sentAfterPersist = true;
+        if (this.sendAfterPersist(rd)) {
+          // A stream pump writes a few microtask turns after send(); the apply below would
+          // otherwise hold the acknowledgement back for as long as it runs.
+          for (let i = 0; i < PUMP_TURNS; i++) await Promise.resolve();
+        }
+      } else {
+        persisting = this.log.append(rd.entries, hardState);
+      }
     }
-    // Apply while the fsync runs, as etcd's server does: committed entries are on a quorum's
-    // disks already (a leader counts its own copy only once advance() says it is durable), so
-    // a crash before this fsync loses only a log tail the leader sends again, and the state
-    // machine skips what it already applied.
+    // A leader applies while its fsync runs, as etcd's server does: committed entries are on a
+    // quorum's disks already (a leader counts its own copy only once advance() says it is
+    // durable), so a crash before this fsync loses only a log tail the leader sends again, and
+    // the state machine skips what it already applied.
     if (rd.committedEntries.length > 0) {
       try {
         mark("apply");
@@ -699,11 +740,9 @@ export class RaftNode {
     }
     if (persisting !== null) {
       await persisting;
-      if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
-      if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
+      this.recordDurable(rd);
     }
-    this.transport.send(rd.messagesAfterPersist);
-    if (rd.messagesAfterPersist.length > 0) mark("acked");
+    if (!sentAfterPersist) this.sendAfterPersist(rd);
     for (const rs of rd.readStates) {
       const w = this.reads.get(rs.context);
       if (w) w.index = rs.index;
@@ -711,6 +750,38 @@ export class RaftNode {
     this.core.advance(rd);
     this.settleWaiters();
     await this.maybeSnapshot();
+  }
+
+  /**
+   * Does this Ready's append run on the loop's thread? Only off the leader: a leader's loop
+   * overlaps its own fsync with sending, stepping acknowledgements and applying, and under load
+   * that overlap is its throughput; a follower's acknowledgement is what a commit waits for.
+   */
+  private appendInline(): boolean {
+    return this.o.followerInlineFsync && this.role !== "leader" &&
+      performance.now() >= this.inlineFsyncPausedUntil;
+  }
+
+  private pauseInlineFsync(tookMs: number): void {
+    this.inlineFsyncPausedUntil = performance.now() + this.o.inlineFsyncPauseMs;
+    logger.warn(
+      "Member {id}: a log append took {tookMs} ms on the loop's thread; appends go to the thread pool for the next {pauseMs} ms",
+      { id: this.id, tookMs: Math.round(tookMs), pauseMs: this.o.inlineFsyncPauseMs },
+    );
+  }
+
+  /** Tells the core's storage that a Ready's hard state and entries are on disk. */
+  private recordDurable(rd: CoreReady): void {
+    if (rd.hardState !== null) this.core.storageSetHardState(rd.hardState);
+    if (rd.entries.length > 0) this.core.storageAppend(rd.entries);
+  }
+
+  /** Sends the messages that had to wait for the Ready's append; returns whether there were any. */
+  private sendAfterPersist(rd: CoreReady): boolean {
+    this.transport.send(rd.messagesAfterPersist);
+    if (rd.messagesAfterPersist.length === 0) return false;
+    mark("acked");
+    return true;
   }
 
   /**

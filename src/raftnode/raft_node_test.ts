@@ -14,8 +14,19 @@ import type { LogStore } from "./storage/types.ts";
 class CounterMachine implements StateMachine {
   /** The `local` of each entry that carried one, with its index (in memory only). */
   readonly locals: [number, unknown][] = [];
+  /** When set, applying a batch that adds this value takes `slowApplyMs` (without blocking). */
+  slowValue: number | null = null;
+  slowApplyMs = 0;
   constructor(readonly disk: { applied: number; total: number; appliedIndexes: number[] }) {}
-  apply(entries: readonly StateMachineEntry[]): unknown[] {
+  apply(entries: readonly StateMachineEntry[]): unknown[] | Promise<unknown[]> {
+    const results = this.applyNow(entries);
+    const slow = this.slowValue !== null &&
+      entries.some((e) =>
+        e.kind === "app" && Number(new TextDecoder().decode(e.data)) === this.slowValue
+      );
+    return slow ? new Promise((r) => setTimeout(() => r(results), this.slowApplyMs)) : results;
+  }
+  private applyNow(entries: readonly StateMachineEntry[]): unknown[] {
     return entries.map((e) => {
       assert.ok(e.index > this.disk.applied, `entry ${e.index} applied twice`);
       this.disk.applied = e.index;
@@ -86,10 +97,15 @@ class FailingSnapshotCounter extends SlowSnapshotCounter {
   }
 }
 
-/** Counts appends that reach the log store (one append = one fsync) and snapshot reads. */
+/**
+ * Counts appends that reach the log store (one append = one fsync) and snapshot reads, records
+ * which appends were asked to run inline, and can make inline appends slow (a slow disk).
+ */
 class CountingLog implements LogStore {
   appends = 0;
   snapshotReads = 0;
+  readonly inline: boolean[] = [];
+  inlineDelayMs = 0;
   constructor(private readonly inner: LogStore) {}
   get kind() {
     return this.inner.kind;
@@ -99,6 +115,12 @@ class CountingLog implements LogStore {
   }
   append(...args: Parameters<LogStore["append"]>) {
     this.appends++;
+    const inline = args[2]?.inline === true;
+    this.inline.push(inline);
+    if (inline && this.inlineDelayMs > 0) {
+      const until = performance.now() + this.inlineDelayMs;
+      while (performance.now() < until) { /* the disk is slow, and the caller waits */ }
+    }
     return this.inner.append(...args);
   }
   saveSnapshot(...args: Parameters<LogStore["saveSnapshot"]>) {
@@ -572,6 +594,88 @@ Deno.test("RaftNode: a proposal that cannot commit fails with TIMEOUT after prop
     assert.equal(err.code, "TIMEOUT");
     assert.ok(waited >= 300 && waited < 700, `timed out after ${Math.round(waited)} ms`);
     assert.equal(leader.status().role, "leader");
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: a follower acknowledges an append before it applies, so a slow apply does not hold the commit", async () => {
+  // Followers take 400 ms to apply the entry carrying 7. The next write's append brings them
+  // its commit index (held back by commitHoldMs to ride along): a follower that applied before
+  // acknowledging would hold that write's commit for the whole apply.
+  const latencyOfWriteAfterSlowApply = async (followerInlineFsync: boolean) => {
+    const c = await LocalCluster.start(["a", "b", "c"], {
+      tickMs: 50,
+      electionTicks: 20,
+      commitHoldMs: 200,
+      followerInlineFsync,
+    });
+    try {
+      const leader = await c.leader(10_000);
+      for (const m of c.members.values()) {
+        if (m.node !== leader) Object.assign(m.sm!, { slowValue: 7, slowApplyMs: 400 });
+      }
+      await leader.propose(enc(1));
+      await leader.propose(enc(7));
+      const t0 = performance.now();
+      await leader.propose(enc(1));
+      const waited = performance.now() - t0;
+      await until(
+        "followers to apply everything",
+        () => [...c.members.values()].every((m) => m.disk.total === 9),
+      );
+      return waited;
+    } finally {
+      await c.close();
+    }
+  };
+  const inline = await latencyOfWriteAfterSlowApply(true);
+  assert.ok(inline < 200, `the write after the slow apply took ${Math.round(inline)} ms`);
+  // The other way round, acknowledging after the apply, is what the test tells apart.
+  const after = await latencyOfWriteAfterSlowApply(false);
+  assert.ok(after >= 350, `acknowledged after the apply, the write took ${Math.round(after)} ms`);
+});
+
+Deno.test("RaftNode: followers append inline, leaders never; a slow inline append sends the next ones to the thread pool for a while", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], {
+    tickMs: 50,
+    electionTicks: 20,
+    inlineFsyncSlowMs: 20,
+    inlineFsyncPauseMs: 700,
+  });
+  try {
+    const leader = await c.leader(10_000);
+    const leaderLog = c.members.get(leader.id)!.log!;
+    const follower = [...c.members.values()].find((m) => m.node !== leader)!;
+    const log = follower.log!;
+    const fromLeader = leaderLog.inline.length;
+    const from = log.inline.length;
+    await leader.propose(enc(1));
+    await until("the follower to append", () => log.inline.length > from);
+    assert.ok(log.inline.slice(from).every((x) => x), `follower appends inline: ${log.inline}`);
+
+    log.inlineDelayMs = 40; // one slow fsync
+    let seen = log.inline.length;
+    await leader.propose(enc(1));
+    await until("the slow append", () => log.inline.length > seen);
+    log.inlineDelayMs = 0;
+    seen = log.inline.length;
+    for (let i = 0; i < 5; i++) await leader.propose(enc(1));
+    await until("the follower to append again", () => log.inline.length > seen);
+    assert.ok(
+      log.inline.slice(seen).every((x) => !x),
+      `after a slow one, appends go to the thread pool: ${log.inline.slice(seen)}`,
+    );
+
+    await new Promise((r) => setTimeout(r, 800)); // the pause is over
+    seen = log.inline.length;
+    for (let i = 0; i < 5; i++) await leader.propose(enc(1));
+    await until("the follower to append once more", () => log.inline.length > seen);
+    assert.ok(log.inline.slice(seen).some((x) => x), `inline again: ${log.inline.slice(seen)}`);
+    assert.ok(
+      leaderLog.inline.slice(fromLeader).every((x) => !x),
+      `the leader appends off its loop's thread: ${leaderLog.inline}`,
+    );
   } finally {
     await c.close();
   }

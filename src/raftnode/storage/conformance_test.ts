@@ -93,6 +93,22 @@ for (const impl of impls) {
     await log.close();
   });
 
+  t("inline appends, between queued ones, survive a restart in order", async (dir) => {
+    let log = await impl.open(dir);
+    await log.load();
+    const first = log.append(entries(1, 10, 1), { term: 1, vote: "a", commit: 0 });
+    // Queued behind `first`: the store must still keep the order.
+    const second = log.append(entries(11, 30, 1), null, { inline: true });
+    await Promise.all([first, second]);
+    await log.append(entries(31, 40, 2), { term: 2, vote: "b", commit: 30 }, { inline: true });
+    await log.append([], { term: 2, vote: "b", commit: 40 }, { inline: true });
+    const { log: next, state } = await reopen(impl, dir, log);
+    log = next;
+    assert.deepEqual(state.hardState, { term: 2, vote: "b", commit: 40 });
+    assert.deepEqual(state.entries, [...entries(1, 30, 1), ...entries(31, 40, 2)]);
+    await log.close();
+  });
+
   t("an append at an existing index replaces the suffix (Raft overwrite)", async (dir) => {
     let log = await impl.open(dir);
     await log.load();

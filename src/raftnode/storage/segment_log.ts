@@ -26,6 +26,7 @@ import { SnapshotFiles } from "./snapshot_files.ts";
 import { writeAll, writeAllSync } from "../../util/write_all.ts";
 import { concatBytes } from "../../util/bytes.ts";
 import {
+  type AppendOptions,
   assertContiguous,
   type DurableState,
   emptyHardState,
@@ -237,7 +238,11 @@ export class SegmentLog implements LogStore {
     return Promise.resolve(state);
   }
 
-  append(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
+  append(
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    options: AppendOptions = {},
+  ): Promise<void> {
     return this.serial(async () => {
       if (entries.length === 0 && hardState === null) return;
       assertContiguous(entries);
@@ -252,10 +257,12 @@ export class SegmentLog implements LogStore {
         await this.startSegment(this.currentSegment().seq + 1, null);
       }
       // The write is blocking (a copy into the page cache) so that the fdatasync below is
-      // dispatched before append() returns: the Raft loop applies entries while it runs.
+      // dispatched before append() returns: the Raft loop applies entries while it runs. Inline,
+      // the fdatasync runs here too, and append() returns with the records durable.
       writeAllSync(this.file!, buf);
       mark("written");
-      await this.file!.syncData();
+      if (options.inline) this.file!.syncDataSync();
+      else await this.file!.syncData();
       mark("synced");
       this.fileBytes += buf.length;
       if (hardState !== null) this.hardState = hardState;

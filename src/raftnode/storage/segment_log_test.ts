@@ -273,3 +273,31 @@ Deno.test("SnapshotFiles: a large snapshot is written on a worker, byte for byte
     await assert.rejects(snaps.loadData(77), /damaged/);
     assert.equal(await snaps.loadNewest(), null, "at a restart it is skipped, not trusted");
   }));
+
+/** Whether `p` settles within a few microtask turns, i.e. without waiting for any I/O. */
+async function settlesAtOnce(p: Promise<void>): Promise<boolean> {
+  let settled = false;
+  p.then(() => settled = true, () => settled = true);
+  for (let i = 0; i < 5; i++) await Promise.resolve();
+  const atOnce = settled;
+  await p;
+  return atOnce;
+}
+
+Deno.test("SegmentLog: an inline append is written and fsynced before it returns; a default one hands the fsync off", () =>
+  withDir(async (dir) => {
+    const log = await SegmentLog.open(dir);
+    await log.load();
+    assert.equal(await settlesAtOnce(log.append(entries(1, 5), null, { inline: true })), true);
+    assert.equal(await settlesAtOnce(log.append(entries(6, 10), null)), false);
+    assert.equal(
+      await settlesAtOnce(log.append([], { term: 1, vote: "a", commit: 10 }, { inline: true })),
+      true,
+    );
+    await log.close();
+    const reopened = await SegmentLog.open(dir);
+    const state = await reopened.load();
+    assert.deepEqual(state.entries, entries(1, 10));
+    assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 10 });
+    await reopened.close();
+  }));
