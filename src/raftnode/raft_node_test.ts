@@ -606,6 +606,7 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
   const latencyOfWriteAfterSlowApply = async (followerInlineFsync: boolean) => {
     const c = await LocalCluster.start(["a", "b", "c"], {
       tickMs: 50,
+      heartbeatTicks: 8, // a heartbeat between the two writes would bring the commit index alone
       electionTicks: 20,
       commitHoldMs: 200,
       followerInlineFsync,
@@ -640,7 +641,7 @@ Deno.test("RaftNode: followers append inline, leaders never; a slow inline appen
   const c = await LocalCluster.start(["a", "b", "c"], {
     tickMs: 50,
     electionTicks: 20,
-    inlineFsyncSlowMs: 20,
+    inlineFsyncSlowMs: 100, // well above a real fsync here, even on a busy machine
     inlineFsyncPauseMs: 700,
   });
   try {
@@ -654,7 +655,7 @@ Deno.test("RaftNode: followers append inline, leaders never; a slow inline appen
     await until("the follower to append", () => log.inline.length > from);
     assert.ok(log.inline.slice(from).every((x) => x), `follower appends inline: ${log.inline}`);
 
-    log.inlineDelayMs = 40; // one slow fsync
+    log.inlineDelayMs = 150; // one slow fsync
     let seen = log.inline.length;
     await leader.propose(enc(1));
     await until("the slow append", () => log.inline.length > seen);
