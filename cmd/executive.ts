@@ -1,6 +1,7 @@
 /**
  * `ctl executive`: one member of the executive cluster. It hosts a Raft node and the system of
- * record, and serves the write API, the ledger and Raft peer traffic on one port.
+ * record, and serves the write API and the ledger on one port, and takes Raft peer streams on a
+ * peer port of its own (or on the same port, with `--peer-listen off`).
  *
  * First start: `--id` and `--peers` (a new cluster) or `--join URL` (an existing one). Every
  * setting is saved in DATA/executive.json, so a restart needs only `--data`.
@@ -14,6 +15,8 @@ import { parseListen, untilSignal } from "./serve.ts";
 /** What a member saves at its first start, so a restart needs only the data directory. */
 interface SavedSettings {
   listen: string;
+  /** HOST:PORT, or "off"; absent in files written before the peer port existed. */
+  peerListen?: string;
   advertise: string;
   clusterSecret: string;
   adminToken: string;
@@ -132,7 +135,8 @@ export const executiveCommand: CommandSpec = {
   summary: "run one member of the executive cluster (Raft + system of record + write API)",
   description: "Runs one executive: a Raft member that replicates the system of record and " +
     "serves ctlstore's write API, the ledger (/v1/ledger, /v1/ledger/stream), cluster " +
-    "membership (/v1/cluster) and Raft peer traffic (/raft/) on one port.\n" +
+    "membership (/v1/cluster) and Raft peer traffic (/raft/) on one port; peers stream Raft " +
+    "messages to a peer port of its own (--peer-listen).\n" +
     "First start: --id with --peers (a new cluster of 3 or more) or --join URL (an existing " +
     "cluster: the member joins as a learner and becomes a voter once caught up).\n" +
     "Restart: --data alone; the rest is read from DATA/executive.json.",
@@ -156,6 +160,14 @@ export const executiveCommand: CommandSpec = {
       type: "string",
       help: "bind address (first start default: this member's port from --peers, all interfaces)",
       placeholder: "HOST:PORT",
+    },
+    {
+      name: "peer-listen",
+      type: "string",
+      help: "where other members stream Raft traffic to this one, on plain TCP (port 0: any " +
+        'free port; members learn it from GET /raft/peer-port); "off": over HTTP on the ' +
+        "--listen port (first start default: --listen's host, port 0)",
+      placeholder: "HOST:PORT|off",
     },
     {
       name: "advertise",
@@ -228,8 +240,11 @@ export const executiveCommand: CommandSpec = {
     if (!advertise) throw new UsageError("--advertise is required with --join");
     const listen = (opts.listen as string | undefined) ?? saved.listen ??
       `0.0.0.0:${new URL(advertise).port || "80"}`;
+    const peerListen = (opts.peerListen as string | undefined) ?? saved.peerListen ??
+      `${parseListen(listen).hostname}:0`;
     const settings: SavedSettings = {
       listen,
+      peerListen,
       advertise,
       clusterSecret,
       adminToken,
@@ -259,7 +274,10 @@ export const executiveCommand: CommandSpec = {
       adminToken,
       destructiveChanges: settings.destructiveChanges,
       ledgerRetentionEntries: Number(opts.ledgerRetention),
-      raft: raftSettings(opts, id ?? (await readNodeId(dataDir))),
+      raft: {
+        ...raftSettings(opts, id ?? (await readNodeId(dataDir))),
+        ...(peerListen === "off" ? {} : { peerListen: parseListen(peerListen) }),
+      },
     });
     await saveSettings(dataDir, settings);
     const abort = new AbortController();
@@ -267,12 +285,16 @@ export const executiveCommand: CommandSpec = {
       { ...addr, signal: abort.signal, onListen: () => {} },
       exec.handler,
     );
-    logger.info("Executive {id} on http://{host}:{port}, data in {dataDir}", {
-      id: exec.node.status().id,
-      host: addr.hostname,
-      port: server.addr.port,
-      dataDir,
-    });
+    logger.info(
+      "Executive {id} on http://{host}:{port} (peer port {peerPort}), data in {dataDir}",
+      {
+        id: exec.node.status().id,
+        host: addr.hostname,
+        port: server.addr.port,
+        peerPort: exec.node.peerPort() ?? "off",
+        dataDir,
+      },
+    );
     if (joinPeers) {
       await requestMembership(String(opts.join), id!, advertise, adminToken);
       logger.info("Joined the cluster via {url}", { url: opts.join });

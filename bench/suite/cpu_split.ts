@@ -53,13 +53,14 @@ function clusterProcesses(dir: string): Map<number, string> {
 /** Each member's count of durable log appends and SoR apply batches, from its /metrics. */
 async function raftCounters(
   sys: CtlSystem,
-): Promise<Map<string, { appends: number; applies: number }>> {
-  const out = new Map<string, { appends: number; applies: number }>();
+): Promise<Map<string, { appends: number; applies: number; applySeconds: number }>> {
+  const out = new Map<string, { appends: number; applies: number; applySeconds: number }>();
   for (const m of sys.cluster.members) {
     const text = await (await fetch(`${m.url}/metrics`)).text();
     out.set(m.id, {
       appends: metricSum(text, "ctl_raft_log_append_seconds_count"),
       applies: metricSum(text, "ctl_sor_apply_seconds_count"),
+      applySeconds: metricSum(text, "ctl_sor_apply_seconds_sum"),
     });
   }
   return out;
@@ -132,9 +133,11 @@ try {
     if (!b) continue;
     const appends = after.appends - b.appends;
     const applies = after.applies - b.applies;
+    const applyUs = 1e6 * (after.applySeconds - b.applySeconds) / run.ok;
     console.log(
       `  ${id.padEnd(8)} ${(appends / run.ok).toFixed(3)} log appends (fsyncs) per write, ` +
-        `${(run.ok / Math.max(1, applies)).toFixed(1)} writes per SoR apply`,
+        `${(run.ok / Math.max(1, applies)).toFixed(1)} writes per SoR apply, ` +
+        `${applyUs.toFixed(1)} µs of SoR apply per write`,
     );
   }
   console.log(

@@ -32,6 +32,7 @@ export interface ExecutiveServerOptions {
       | "snapshotEntries"
       | "compactKeepEntries"
       | "proposalTimeoutMs"
+      | "peerListen"
     >
   >;
   app?: ExecutiveAppOptions;

@@ -38,6 +38,7 @@ import { SqliteLog } from "./storage/sqlite_log.ts";
 import type { LogStore } from "./storage/types.ts";
 import { PeerTransport } from "./transport/peer_transport.ts";
 import { createRaftHandler } from "./transport/raft_handler.ts";
+import { PeerListener } from "./transport/peer_listener.ts";
 import { mark } from "../util/timeline.ts";
 
 const logger = getLogger(["ctl", "raftnode", "node"]);
@@ -119,6 +120,11 @@ export interface RaftNodeOptions {
   inboxMessagesMax?: number;
   /** Prefix the handler is mounted under on every member; default "/raft". */
   pathPrefix?: string;
+  /**
+   * Where to take peer streams on plain TCP (`transport/peer_listener.ts`; port 0: any free
+   * one); absent: peers stream over HTTP to the handler. Peers learn the port from the handler.
+   */
+  peerListen?: { hostname: string; port: number };
   /** Seed of election jitter; default random. */
   seed?: number;
   /**
@@ -222,11 +228,21 @@ export class RaftNode {
   private ticker: ReturnType<typeof setInterval> | undefined;
   private loop: Promise<void> = Promise.resolve();
   private readonly transport: PeerTransport;
+  /** The peer port, when this member has one. */
+  private peerListener: PeerListener | null = null;
   private readonly onFatal: ((err: Error) => void) | undefined;
   private readonly o: Required<
     Omit<
       RaftNodeOptions,
-      "id" | "peers" | "join" | "storage" | "seed" | "stateMachine" | "wrapLogStore" | "onFatal"
+      | "id"
+      | "peers"
+      | "join"
+      | "storage"
+      | "seed"
+      | "stateMachine"
+      | "wrapLogStore"
+      | "onFatal"
+      | "peerListen"
     >
   >;
 
@@ -279,6 +295,7 @@ export class RaftNode {
       secret: options.secret,
       pathPrefix: this.o.pathPrefix,
       deliver: (messages) => this.deliver(messages),
+      peerPort: () => this.peerPort(),
     });
   }
 
@@ -390,6 +407,22 @@ export class RaftNode {
         snapshot: snapshotIndex,
       },
     );
+    if (options.peerListen !== undefined) {
+      try {
+        node.peerListener = PeerListener.listen({
+          ...options.peerListen,
+          secret: options.secret,
+          deliver: (messages) => node.deliver(messages),
+        });
+      } catch (err) {
+        await log.close();
+        const at = `${options.peerListen.hostname}:${options.peerListen.port}`;
+        throw new RaftNodeError(
+          "BAD_START",
+          `Cannot start "${id}": cannot listen for peers on ${at}: ${(err as Error).message}`,
+        );
+      }
+    }
     node.ticker = setInterval(() => {
       node.pendingTicks++;
       node.expireProposals(performance.now());
@@ -514,6 +547,11 @@ export class RaftNode {
     };
   }
 
+  /** The port this member takes peer streams on, or null when they come over HTTP. */
+  peerPort(): number | null {
+    return this.peerListener?.port ?? null;
+  }
+
   /** This member's role, without building a whole `status()` (asked on every request). */
   isLeader(): boolean {
     return this.role === "leader";
@@ -544,6 +582,7 @@ export class RaftNode {
     if (this.unwrittenHardState !== null) {
       await this.log.append([], this.unwrittenHardState).catch(() => {});
     }
+    await this.peerListener?.close();
     await this.transport.close();
     await this.log.close();
     const err = new RaftNodeError("STOPPED", "Node stopped");

@@ -162,6 +162,8 @@ class LocalCluster {
   failSnapshots = false;
   /** With `slowSnapshotMs`: members copy their state to a file (`snapshotToFile`). */
   fileSnapshots = false;
+  /** Peer streams the members' HTTP servers took (none when every member has a peer port). */
+  httpStreams = 0;
   constructor(readonly root: string, readonly extra: Partial<RaftNodeOptions>) {}
 
   static async start(
@@ -181,6 +183,7 @@ class LocalCluster {
         disk: { applied: 0, total: 0, appliedIndexes: [] },
         log: null,
         server: Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
+          if (new URL(req.url).pathname === "/raft/stream") c.httpStreams++;
           const node = c.members.get(id)?.node;
           return node ? node.handler(req) : Promise.resolve(new Response(null, { status: 503 }));
         }),
@@ -256,6 +259,12 @@ class LocalCluster {
 
 const enc = (n: number) => new TextEncoder().encode(String(n));
 
+/** The two ways members take peer streams: on the HTTP server, or on a peer port of their own. */
+const TRANSPORTS: [string, Partial<RaftNodeOptions>][] = [
+  ["http", {}],
+  ["peer port", { peerListen: { hostname: "127.0.0.1", port: 0 } }],
+];
+
 /** Waits up to 10 s for `ok()`, checking every 20 ms. */
 async function until(what: string, ok: () => boolean): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -265,26 +274,28 @@ async function until(what: string, ok: () => boolean): Promise<void> {
   }
 }
 
-Deno.test("RaftNode: propose resolves after commit and apply, with the apply result", async () => {
-  const c = await LocalCluster.start(["a", "b", "c"]);
-  try {
-    const leader = await c.leader();
-    assert.equal(await leader.propose(enc(5)), 5);
-    assert.equal(await leader.propose(enc(7)), 12);
-    const s = leader.status();
-    assert.equal(s.role, "leader");
-    assert.equal(s.leader, leader.id);
-    assert.ok(s.appliedIndex >= 2 && s.commitIndex >= s.appliedIndex);
-    assert.deepEqual(s.members.map((m) => [m.id, m.voter]).sort(), [
-      ["a", true],
-      ["b", true],
-      ["c", true],
-    ]);
-    assert.ok(s.members.every((m) => m.matchIndex > 0 && m.url !== null));
-  } finally {
-    await c.close();
-  }
-});
+for (const [transport, viaOptions] of TRANSPORTS) {
+  Deno.test(`RaftNode: propose resolves after commit and apply, with the apply result (${transport})`, async () => {
+    const c = await LocalCluster.start(["a", "b", "c"], viaOptions);
+    try {
+      const leader = await c.leader();
+      assert.equal(await leader.propose(enc(5)), 5);
+      assert.equal(await leader.propose(enc(7)), 12);
+      const s = leader.status();
+      assert.equal(s.role, "leader");
+      assert.equal(s.leader, leader.id);
+      assert.ok(s.appliedIndex >= 2 && s.commitIndex >= s.appliedIndex);
+      assert.deepEqual(s.members.map((m) => [m.id, m.voter]).sort(), [
+        ["a", true],
+        ["b", true],
+        ["c", true],
+      ]);
+      assert.ok(s.members.every((m) => m.matchIndex > 0 && m.url !== null));
+    } finally {
+      await c.close();
+    }
+  });
+}
 
 Deno.test("RaftNode: a proposal's local value reaches only the proposer's state machine", async () => {
   const c = await LocalCluster.start(["a", "b", "c"]);
@@ -349,26 +360,29 @@ Deno.test("RaftNode: concurrent proposals share fsyncs (group commit)", async ()
   }
 });
 
-Deno.test("RaftNode: restart from the data directory alone applies nothing twice", async () => {
-  const c = await LocalCluster.start(["a", "b", "c"], {
-    snapshotEntries: 50,
-    compactKeepEntries: 5,
-  });
-  try {
-    let leader = await c.leader();
-    for (let i = 0; i < 120; i++) await leader.propose(enc(1));
-    // Stop everyone, restart from the directories only (no peers given).
-    leader = await c.restartAll();
-    assert.equal(await leader.propose(enc(1)), 121);
-    for (const m of c.members.values()) {
-      const sorted = [...m.disk.appliedIndexes].sort((a, b) => a - b);
-      assert.deepEqual(m.disk.appliedIndexes, sorted, `${m.id} applied out of order`);
-      assert.equal(new Set(sorted).size, sorted.length, `${m.id} applied an entry twice`);
+for (const [transport, viaOptions] of TRANSPORTS) {
+  Deno.test(`RaftNode: restart from the data directory alone applies nothing twice (${transport})`, async () => {
+    const c = await LocalCluster.start(["a", "b", "c"], {
+      ...viaOptions,
+      snapshotEntries: 50,
+      compactKeepEntries: 5,
+    });
+    try {
+      let leader = await c.leader();
+      for (let i = 0; i < 120; i++) await leader.propose(enc(1));
+      // Stop everyone, restart from the directories only (no peers given).
+      leader = await c.restartAll();
+      assert.equal(await leader.propose(enc(1)), 121);
+      for (const m of c.members.values()) {
+        const sorted = [...m.disk.appliedIndexes].sort((a, b) => a - b);
+        assert.deepEqual(m.disk.appliedIndexes, sorted, `${m.id} applied out of order`);
+        assert.equal(new Set(sorted).size, sorted.length, `${m.id} applied an entry twice`);
+      }
+    } finally {
+      await c.close();
     }
-  } finally {
-    await c.close();
-  }
-});
+  });
+}
 
 Deno.test("RaftNode: snapshots copied off the loop pair each state with its index", async () => {
   // Each copy takes 40 ms while proposals go on being applied: the snapshot must be recorded at
@@ -410,40 +424,43 @@ Deno.test("RaftNode: snapshots copied off the loop pair each state with its inde
   }
 });
 
-Deno.test("RaftNode: snapshot data stays in memory only while a follower needs it, and is read back to catch one up", async () => {
-  const c = await LocalCluster.start(["a", "b", "c"], {
-    snapshotEntries: 30,
-    compactKeepEntries: 5,
-    snapshotKeepMs: 300,
-  });
-  try {
-    const leader = await c.leader();
-    const behind = await c.stopAFollower(leader);
-    for (let i = 0; i < 100; i++) await leader.propose(enc(1));
-    const live = [...c.members.values()].filter((m) => m.node !== null);
-    await until(
-      "the live members to snapshot and let the data go",
-      () =>
-        live.every((m) =>
-          m.node!.status().snapshotIndex >= 90 && !m.node!.status().snapshotInMemory
-        ),
-    );
-    const leaderLog = c.members.get(leader.id)!.log!;
-    assert.equal(leaderLog.snapshotReads, 0, "nobody needed it yet");
+for (const [transport, viaOptions] of TRANSPORTS) {
+  Deno.test(`RaftNode: snapshot data stays in memory only while a follower needs it, and is read back to catch one up (${transport})`, async () => {
+    const c = await LocalCluster.start(["a", "b", "c"], {
+      ...viaOptions,
+      snapshotEntries: 30,
+      compactKeepEntries: 5,
+      snapshotKeepMs: 300,
+    });
+    try {
+      const leader = await c.leader();
+      const behind = await c.stopAFollower(leader);
+      for (let i = 0; i < 100; i++) await leader.propose(enc(1));
+      const live = [...c.members.values()].filter((m) => m.node !== null);
+      await until(
+        "the live members to snapshot and let the data go",
+        () =>
+          live.every((m) =>
+            m.node!.status().snapshotIndex >= 90 && !m.node!.status().snapshotInMemory
+          ),
+      );
+      const leaderLog = c.members.get(leader.id)!.log!;
+      assert.equal(leaderLog.snapshotReads, 0, "nobody needed it yet");
 
-    await c.boot(behind.id);
-    await until("the member that was away to catch up", () => behind.disk.total === 100);
-    assert.ok(behind.node!.status().snapshotIndex >= 90, "it installed the leader's snapshot");
-    assert.ok(leaderLog.snapshotReads >= 1, "the leader read the snapshot back from disk");
-    assert.equal(await leader.propose(enc(1)), 101, "and writes go on");
-    await until(
-      "every member to let the data go again",
-      () => [...c.members.values()].every((m) => !m.node!.status().snapshotInMemory),
-    );
-  } finally {
-    await c.close();
-  }
-});
+      await c.boot(behind.id);
+      await until("the member that was away to catch up", () => behind.disk.total === 100);
+      assert.ok(behind.node!.status().snapshotIndex >= 90, "it installed the leader's snapshot");
+      assert.ok(leaderLog.snapshotReads >= 1, "the leader read the snapshot back from disk");
+      assert.equal(await leader.propose(enc(1)), 101, "and writes go on");
+      await until(
+        "every member to let the data go again",
+        () => [...c.members.values()].every((m) => !m.node!.status().snapshotInMemory),
+      );
+    } finally {
+      await c.close();
+    }
+  });
+}
 
 Deno.test("RaftNode: a snapshot whose file is gone is read again only after a pause, and writes go on", async () => {
   const c = await LocalCluster.start(["a", "b", "c"], {

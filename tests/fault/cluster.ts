@@ -38,8 +38,8 @@ export interface FaultMember {
   process: LoggedProcess;
   disk?: SmallDisk;
   clockFile?: string;
-  /** The delay proxy in front of the executive, and its control file. */
-  proxy?: { process: LoggedProcess; controlFile: string };
+  /** The delay proxies in front of the executive and its peer port, and their control file. */
+  proxy?: { processes: LoggedProcess[]; controlFile: string };
 }
 
 /** Executives in namespaces. */
@@ -101,6 +101,9 @@ export class FaultCluster {
           peers,
           "--listen",
           `${this.net.node(id).ip}:${this.net.port}`,
+          // A fixed peer port, so that the cuts and the delay proxy can name it.
+          "--peer-listen",
+          `${this.net.node(id).ip}:${this.net.peerPort}`,
           "--cluster-secret",
           CLUSTER_SECRET,
           "--admin-token",
@@ -114,21 +117,26 @@ export class FaultCluster {
       if (o.delayProxy) {
         const controlFile = `${o.dir}/${id}.delay`;
         await Deno.writeTextFile(controlFile, "0 0\n");
-        const proxy = new LoggedProcess(
-          `${id}-proxy`,
-          [
-            ...this.net.prefix(id),
-            deno,
-            "run",
-            "--allow-all",
-            DELAY_PROXY,
-            String(this.net.proxyPort),
-            `${this.net.node(id).ip}:${this.net.port}`,
-            controlFile,
-          ],
-          `${o.dir}/${id}-proxy.log`,
+        const proxies = [
+          ["proxy", this.net.proxyPort, this.net.port],
+          ["peer-proxy", this.net.peerProxyPort, this.net.peerPort],
+        ].map(([name, listen, target]) =>
+          new LoggedProcess(
+            `${id}-${name}`,
+            [
+              ...this.net.prefix(id),
+              deno,
+              "run",
+              "--allow-all",
+              DELAY_PROXY,
+              String(listen),
+              `${this.net.node(id).ip}:${target}`,
+              controlFile,
+            ],
+            `${o.dir}/${id}-${name}.log`,
+          )
         );
-        member.proxy = { process: proxy, controlFile };
+        member.proxy = { processes: proxies, controlFile };
         await this.net.redirectToProxy(id);
       }
       this.members.push(member);
@@ -158,7 +166,7 @@ export class FaultCluster {
 
   start(): void {
     for (const m of this.members) {
-      m.proxy?.process.start();
+      for (const p of m.proxy?.processes ?? []) p.start();
       m.process.start();
     }
   }
@@ -213,7 +221,9 @@ export class FaultCluster {
   async stop(): Promise<void> {
     for (const m of this.members) if (m.process.paused) m.process.signal("SIGCONT");
     await Promise.all(this.members.map((m) => m.process.kill("SIGKILL")));
-    await Promise.all(this.members.map((m) => m.proxy?.process.kill("SIGKILL")));
+    await Promise.all(
+      this.members.flatMap((m) => (m.proxy?.processes ?? []).map((p) => p.kill("SIGKILL"))),
+    );
   }
 
   /** Stops every process, unmounts the disks and removes the namespaces. */

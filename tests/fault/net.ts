@@ -102,9 +102,14 @@ export class Network {
 
   /** Where a member's delay proxy listens, in its namespace. */
   readonly proxyPort: number;
+  /** Each member's peer port (`--peer-listen`), and where its delay proxy listens. */
+  readonly peerPort: number;
+  readonly peerProxyPort: number;
 
   private constructor(readonly runId: number, ids: string[], readonly port: number) {
     this.proxyPort = port + 100;
+    this.peerPort = port + 1;
+    this.peerProxyPort = port + 101;
     const a = 10;
     const b = 100 + (runId % 150);
     this.bridge = `cfb${runId}`;
@@ -182,13 +187,14 @@ export class Network {
 
   /**
    * Drops requests from `cut.from` to `cut.to`: in `to`'s namespace, every packet from `from`'s
-   * address to the executive port. `to` can still call `from` (its requests go out and the
-   * answers come back from the executive port), so a cut one way only is a one-way partition.
+   * address to the executive port or the peer port. `to` can still call `from` (its requests go
+   * out and the answers come back from those ports), so a cut one way only is a one-way
+   * partition.
    */
   async cut(c: Cut): Promise<void> {
     const from = this.node(c.from);
-    // The delay proxy's port too: a redirected connection reaches INPUT with that port.
-    for (const port of [this.port, this.proxyPort]) {
+    // The delay proxies' ports too: a redirected connection reaches INPUT with that port.
+    for (const port of [this.port, this.proxyPort, this.peerPort, this.peerProxyPort]) {
       await this.exec(c.to, [
         "iptables",
         "-A",
@@ -217,26 +223,30 @@ export class Network {
   }
 
   /**
-   * Sends every connection arriving for the executive port of member `id` through the delay
-   * proxy listening on `proxyPort` in its namespace (see `delay_proxy.ts`: this kernel has no
+   * Sends every connection arriving for the executive port (and the peer port) of member `id`
+   * through the delay proxy listening on `proxyPort` (`peerProxyPort`) in its namespace (see `delay_proxy.ts`: this kernel has no
    * `netem`).
    */
   async redirectToProxy(id: string): Promise<void> {
-    await this.exec(id, [
-      "iptables",
-      "-t",
-      "nat",
-      "-A",
-      "PREROUTING",
-      "-p",
-      "tcp",
-      "--dport",
-      String(this.port),
-      "-j",
-      "REDIRECT",
-      "--to-ports",
-      String(this.proxyPort),
-    ]);
+    for (
+      const [port, proxy] of [[this.port, this.proxyPort], [this.peerPort, this.peerProxyPort]]
+    ) {
+      await this.exec(id, [
+        "iptables",
+        "-t",
+        "nat",
+        "-A",
+        "PREROUTING",
+        "-p",
+        "tcp",
+        "--dport",
+        String(port),
+        "-j",
+        "REDIRECT",
+        "--to-ports",
+        String(proxy),
+      ]);
+    }
   }
 
   /** Removes every cut. */

@@ -1,12 +1,14 @@
 /**
- * Outbound peer traffic over HTTP.
+ * Outbound peer traffic.
  *
  * Default ("stream" mode): one long-lived POST per peer (`{prefix}/stream`) whose body is a
  * stream of length-prefixed frames, one frame per `send()` call (one per Ready: the batch).
  * Frames go out as soon as they are written, in order, without waiting for any answer: sending
  * is pipelined, and costs no HTTP request per batch. The stream's buffer is bounded; when it is
  * full (the peer is slow or gone) messages are dropped and the peer reported unreachable, as
- * when the stream fails (Raft retransmits). The next send opens a new stream.
+ * when the stream fails (Raft retransmits). The next send opens a new stream. A plain-http peer
+ * with a peer port (`GET {prefix}/peer-port`, `peer_listener.ts`) gets the same frames there, on
+ * plain TCP, instead of in an HTTP request body.
  *
  * "request" mode: one POST per batch to `{prefix}/msgs`, one request in flight per peer,
  * whatever accumulated meanwhile going out as the next batch (bounded queue).
@@ -19,7 +21,9 @@ import { getLogger } from "@logtape/logtape";
 import type { Message, NodeId } from "../../../raft/types.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER } from "./peer_auth.ts";
-import { tcpPost } from "./tcp_post.ts";
+import { tcpPost, type TcpPostResult } from "./tcp_post.ts";
+import { lengthPrefixed } from "./frame_splitter.ts";
+import { streamToPeerPort } from "./peer_stream_client.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
 
@@ -40,6 +44,11 @@ export interface PeerTransportOptions {
   mode?: "stream" | "request";
   /** Bytes buffered per peer stream before messages are dropped; default 8 MiB. */
   streamBufferBytes?: number;
+  /**
+   * Stream to a peer's peer port (`peer_listener.ts`) when it has one, asked for on
+   * `GET {prefix}/peer-port`; default true. Only for plain http peers: https stays on HTTP.
+   */
+  usePeerPort?: boolean;
   /** Called when messages to a peer were dropped (queue full or request failed). */
   onUnreachable?(peer: NodeId): void;
   /** Called when a snapshot chunk could not be delivered. */
@@ -57,6 +66,10 @@ interface Peer {
   /** Messages held back by `hold()`, sent in front of the next messages to this peer. */
   held: Message[];
   heldTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The peer's peer port: undefined until asked, null when it has none (HTTP streams). */
+  peerPort: number | null | undefined;
+  /** When `peerPort` was last learned (`performance.now()`). */
+  peerPortAskedAtMs: number;
 }
 
 interface PeerStream {
@@ -77,6 +90,9 @@ interface PeerStream {
  * guarantees that messages reach a restarted peer again within this time.
  */
 const STREAM_MAX_AGE_MS = 5_000;
+
+/** A peer without a peer port is asked again after this long (it may have been upgraded). */
+const PEER_PORT_RECHECK_MS = 60_000;
 
 /** Buffered bytes below which a stream counts as drained. */
 const STREAM_DRAINED_BYTES = 64 * 1024;
@@ -112,7 +128,10 @@ export class PeerTransport {
     const base = url.replace(/\/+$/, "");
     const peer = this.peers.get(id);
     if (peer) {
-      if (peer.url !== base) peer.stream?.abort.abort();
+      if (peer.url !== base) {
+        peer.stream?.abort.abort();
+        peer.peerPort = undefined;
+      }
       peer.url = base;
     } else {
       this.peers.set(id, {
@@ -125,6 +144,8 @@ export class PeerTransport {
         stream: null,
         held: [],
         heldTimer: undefined,
+        peerPort: undefined,
+        peerPortAskedAtMs: 0,
       });
     }
   }
@@ -222,11 +243,7 @@ export class PeerTransport {
       this.options.onUnreachable?.(peer.id);
       return;
     }
-    const frame = encodeMessages(messages);
-    const out = new Uint8Array(4 + frame.length);
-    new DataView(out.buffer).setUint32(0, frame.length, true);
-    out.set(frame, 4);
-    stream.controller.enqueue(out);
+    stream.controller.enqueue(lengthPrefixed(encodeMessages(messages)));
   }
 
   /**
@@ -259,10 +276,10 @@ export class PeerTransport {
       [SECRET_HEADER]: this.options.secret,
       "content-type": "application/octet-stream",
     };
-    // Plain http goes over our own TCP connection with Nagle off (see tcp_post.ts); https
-    // through fetch.
+    // Plain http goes to the peer port, or over our own TCP connection with Nagle off (see
+    // tcp_post.ts); https through fetch.
     const answer = url.protocol === "http:"
-      ? tcpPost(url, headers, body, stream.abort.signal)
+      ? this.streamPlain(peer, url, headers, body, stream.abort.signal)
       : fetch(url, { method: "POST", headers, body, signal: stream.abort.signal })
         .then(async (res) => ({ status: res.status, body: await res.text() }));
     const run = answer.then(({ status, body: text }) => {
@@ -291,6 +308,66 @@ export class PeerTransport {
     });
     this.inflight.add(run);
     return stream;
+  }
+
+  /** A plain-http peer's stream: to its peer port when it has one, else as a chunked POST. */
+  private async streamPlain(
+    peer: Peer,
+    url: URL,
+    headers: Record<string, string>,
+    body: ReadableStream<Uint8Array>,
+    signal: AbortSignal,
+  ): Promise<TcpPostResult> {
+    const port = this.options.usePeerPort === false ? null : await this.peerPortOf(peer, signal);
+    if (port === null) return await tcpPost(url, headers, body, signal);
+    const hostname = url.hostname.replace(/^\[|\]$/g, "");
+    const end = await streamToPeerPort(hostname, port, this.options.secret, body, signal);
+    if (end.ok) return { status: 204, body: "" };
+    // Asked again for the next stream: the member may have restarted on another port.
+    if (peer.peerPort === port) peer.peerPort = undefined;
+    if (end.error === null) {
+      throw new Error(
+        end.connected
+          ? `${peer.id}'s peer port ${port} closed the stream`
+          : `Cannot connect to ${peer.id}'s peer port ${port}`,
+      );
+    }
+    const status = end.error.code === "RAFT_UNAUTHORIZED" ? 401 : 503;
+    return { status, body: JSON.stringify({ error: end.error }) };
+  }
+
+  /** The peer's peer port, asked for when not known; null when it has none. */
+  private async peerPortOf(peer: Peer, signal: AbortSignal): Promise<number | null> {
+    const known = peer.peerPort;
+    if (known !== undefined) {
+      if (known !== null) return known;
+      if (performance.now() - peer.peerPortAskedAtMs < PEER_PORT_RECHECK_MS) return null;
+    }
+    const asked = peer.url;
+    const res = await fetch(`${asked}${this.prefix}/peer-port`, {
+      headers: { [SECRET_HEADER]: this.options.secret },
+      signal: AbortSignal.any([signal, AbortSignal.timeout(this.timeoutMs)]),
+    });
+    let port: number | null;
+    if (res.status === 404) {
+      await res.body?.cancel();
+      port = null;
+    } else if (!res.ok) {
+      throw new Error(`${peer.id} answered ${res.status} to ${this.prefix}/peer-port: ${await res
+        .text()}`);
+    } else {
+      const answer = (await res.json()) as { port?: unknown };
+      const p = answer.port;
+      if (typeof p !== "number" || !Number.isInteger(p) || p < 1 || p > 65_535) {
+        throw new Error(`${peer.id} answered a bad peer port: ${JSON.stringify(answer)}`);
+      }
+      port = p;
+    }
+    if (peer.url === asked) {
+      peer.peerPort = port;
+      peer.peerPortAskedAtMs = performance.now();
+    }
+    return port;
   }
 
   private pump(peer: Peer): void {

@@ -3,7 +3,8 @@
  * prefix (default `/raft`), so one port serves both the application API and Raft.
  *
  * Routes: `POST {prefix}/stream` (a long-lived body of `[u32 frameBytes][frame]` records, each
- * delivered as soon as it is complete), `POST {prefix}/msgs` (one frame of messages) and
+ * delivered as soon as it is complete), `GET {prefix}/peer-port` (where this member takes the
+ * same streams on plain TCP, `peer_listener.ts`), `POST {prefix}/msgs` (one frame of messages) and
  * `POST {prefix}/snap` (snapshot chunks:
  * MsgSnap messages the core cut with offsets, acknowledged chunk by chunk with MsgSnapResp).
  * Requests without the cluster secret get 401 before their body is read, and change nothing.
@@ -14,6 +15,7 @@ import type { Message } from "../../../raft/types.ts";
 import { CodecError, decodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER, secretMatches } from "./peer_auth.ts";
 import { concatBytes } from "../../util/bytes.ts";
+import { FrameSplitter, FrameTooLarge } from "./frame_splitter.ts";
 import { mark } from "../../util/timeline.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
@@ -27,6 +29,31 @@ export interface RaftHandlerOptions {
   pathPrefix?: string;
   /** Largest accepted request body; default 64 MiB. */
   bodyBytesMax?: number;
+  /**
+   * The member's peer port (`peer_listener.ts`), answered on `GET {prefix}/peer-port` so that
+   * senders stream there instead; null or absent: streams come over HTTP.
+   */
+  peerPort?: () => number | null;
+}
+
+/**
+ * Decodes one frame and hands its messages to `deliver`: "stopped" when the node is stopped
+ * (the stream should end), else how many messages were dropped because it is overloaded (Raft
+ * retransmits them). Throws CodecError on a malformed frame.
+ */
+export function deliverFrame(
+  frame: Uint8Array,
+  deliver: (messages: Message[]) => void,
+): number | "stopped" {
+  const messages = decodeMessages(frame);
+  mark("frame");
+  try {
+    deliver(messages);
+    return 0;
+  } catch (err) {
+    if ((err as { code?: string }).code === "STOPPED") return "stopped";
+    return messages.length;
+  }
 }
 
 /** Builds the inbound handler. */
@@ -39,42 +66,24 @@ export function createRaftHandler(
   const readStream = async (req: Request): Promise<Response> => {
     if (req.body === null) return new Response(null, { status: 204 });
     const chunks = new ChunkReader(req.body);
-    let pending: Uint8Array = new Uint8Array(0);
+    const splitter = new FrameSplitter(bodyBytesMax);
     let dropped = 0;
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
-        pending = pending.length === 0 ? chunk : concatBytes([pending, chunk]);
-        let at = 0;
-        while (pending.length - at >= 4) {
-          const view = new DataView(pending.buffer, pending.byteOffset + at, 4);
-          const frameBytes = view.getUint32(0, true);
-          if (frameBytes > bodyBytesMax) {
-            await chunks.cancel();
-            return problem(413, "RAFT_BODY_TOO_LARGE", `Frame of ${frameBytes} bytes`);
-          }
-          if (pending.length - at - 4 < frameBytes) break;
-          // Decoded byte arrays are views into the frame: it must outlive the read buffer.
-          const frame = pending.slice(at + 4, at + 4 + frameBytes);
-          const messages = decodeMessages(frame);
-          at += 4 + frameBytes;
-          mark("frame");
-          try {
-            options.deliver(messages);
-          } catch (err) {
+        for (const frame of splitter.push(chunk)) {
+          const outcome = deliverFrame(frame, options.deliver);
+          if (outcome === "stopped") {
             // A stopped node ends the stream, so that servers can shut down and senders
-            // reconnect later; an overloaded one drops the frame (Raft retransmits).
-            if ((err as { code?: string }).code === "STOPPED") {
-              await chunks.cancel();
-              return problem(503, "RAFT_UNAVAILABLE", "Node is stopped");
-            }
-            dropped += messages.length;
+            // reconnect later.
+            await chunks.cancel();
+            return problem(503, "RAFT_UNAVAILABLE", "Node is stopped");
           }
+          dropped += outcome;
         }
-        // The rest of a frame is copied out: the next read reuses the buffer it is in.
-        pending = at === pending.length ? new Uint8Array(0) : pending.slice(at);
       }
     } catch (err) {
       await chunks.cancel();
+      if (err instanceof FrameTooLarge) return problem(413, "RAFT_BODY_TOO_LARGE", err.message);
       if (err instanceof CodecError) return problem(400, err.code, err.message);
       return problem(400, "RAFT_STREAM_BROKEN", String(err));
     }
@@ -91,6 +100,11 @@ export function createRaftHandler(
     }
     const route = path.slice(prefix.length);
     if (req.method === "POST" && route === "/stream") return await readStream(req);
+    if (req.method === "GET" && route === "/peer-port") {
+      const port = options.peerPort?.() ?? null;
+      if (port === null) return problem(404, "RAFT_NO_PEER_PORT", "This member has no peer port");
+      return Response.json({ port });
+    }
     if (req.method !== "POST" || (route !== "/msgs" && route !== "/snap")) {
       return problem(404, "NOT_FOUND", `No route ${req.method} ${path}`);
     }

@@ -144,39 +144,51 @@ Deno.test("transport: an unreachable peer is reported and a full queue drops, ne
   await t.close();
 });
 
-Deno.test("transport: a stream to a peer that stopped reading is reopened by the watchdog", async () => {
-  // A listener that accepts connections and never reads: a peer gone silent.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns: Deno.Conn[] = [];
-  const accepting = (async () => {
-    for await (const c of listener) conns.push(c);
-  })();
-  const unreachable: string[] = [];
-  const t = new PeerTransport({
-    secret: SECRET,
-    streamBufferBytes: 256 * 1024,
-    requestTimeoutMs: 300,
-    onUnreachable: (p) => unreachable.push(p),
+for (const via of ["http", "peer port"] as const) {
+  Deno.test(`transport: a stream to a peer that stopped reading is reopened by the watchdog (${via})`, async () => {
+    // A listener that accepts connections and never reads: a peer gone silent. Over HTTP the
+    // peer's URL points at it; for the peer port, its HTTP server names it as the peer port.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const silentPort = (listener.addr as Deno.NetAddr).port;
+    const conns: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const c of listener) conns.push(c);
+    })();
+    const server = via === "peer port"
+      ? Deno.serve(
+        { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+        () => Response.json({ port: silentPort }),
+      )
+      : null;
+    const unreachable: string[] = [];
+    const t = new PeerTransport({
+      secret: SECRET,
+      streamBufferBytes: 256 * 1024,
+      requestTimeoutMs: 300,
+      usePeerPort: via === "peer port",
+      onUnreachable: (p) => unreachable.push(p),
+    });
+    t.setPeer("b", `http://127.0.0.1:${server?.addr.port ?? silentPort}`);
+    const big: Message = {
+      type: "MsgApp",
+      from: "a",
+      to: "b",
+      term: 1,
+      entries: [{ index: 1, term: 1, type: "normal", data: new Uint8Array(64 * 1024) }],
+    };
+    for (let i = 0; i < 400 && conns.length < 2; i++) {
+      t.send([big]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await until(() => conns.length >= 2, 5000);
+    assert.ok(unreachable.length > 0, "a stalled peer is reported unreachable");
+    await t.close();
+    await server?.shutdown();
+    listener.close();
+    for (const c of conns) c.close();
+    await accepting.catch(() => {});
   });
-  t.setPeer("b", `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`);
-  const big: Message = {
-    type: "MsgApp",
-    from: "a",
-    to: "b",
-    term: 1,
-    entries: [{ index: 1, term: 1, type: "normal", data: new Uint8Array(64 * 1024) }],
-  };
-  for (let i = 0; i < 400 && conns.length < 2; i++) {
-    t.send([big]);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await until(() => conns.length >= 2, 5000);
-  assert.ok(unreachable.length > 0, "a stalled peer is reported unreachable");
-  await t.close();
-  listener.close();
-  for (const c of conns) c.close();
-  await accepting.catch(() => {});
-});
+}
 
 for (const mode of ["stream", "request"] as const) {
   Deno.test(`transport[${mode}]: held messages ride in front of the next send, or go at their deadline`, async () => {
