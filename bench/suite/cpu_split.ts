@@ -16,39 +16,9 @@ import { parseArgs } from "node:util";
 import { clientKind, runLoad } from "./load.ts";
 import type { Poster } from "./http1.ts";
 import { metricSum } from "./prom.ts";
+import { clusterProcesses, cpuSeconds } from "./proc_cpu.ts";
 import { quantile } from "./stats.ts";
 import { CtlSystem, ETCD_DEFAULT, EtcdSystem, KEYS, type KvSystem } from "./systems.ts";
-
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
-function cpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // Fields after the command name, which may itself hold spaces: utime and stime are 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Processes of the cluster, found by their data directory on the command line. */
-function clusterProcesses(dir: string): Map<number, string> {
-  const found = new Map<number, string>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).split("\0");
-      if (cmd.some((a) => a.includes(dir))) {
-        const flag = cmd.findIndex((a) => a === "--id" || a === "--name"); // ctl, etcd
-        const id = flag >= 0 ? cmd[flag + 1] : e.name;
-        found.set(Number(e.name), id);
-      }
-    } catch { /* exited meanwhile */ }
-  }
-  return found;
-}
 
 /** Each member's count of durable log appends and SoR apply batches, from its /metrics. */
 async function raftCounters(

@@ -40,11 +40,18 @@ export function httpClient(connections: number): Deno.HttpClient {
 
 /**
  * Runs `concurrency` clients for `warmupMs` (not counted) then `durationMs` (counted) and
- * returns the counted figures.
+ * returns the counted figures. `window` is told when the counted time starts and ends (to
+ * measure something else over exactly that time, e.g. CPU).
  */
 export async function runLoad(
   send: Send,
-  opts: { concurrency: number; durationMs: number; warmupMs?: number; client?: ClientKind },
+  opts: {
+    concurrency: number;
+    durationMs: number;
+    warmupMs?: number;
+    client?: ClientKind;
+    window?: (phase: "start" | "end") => void;
+  },
 ): Promise<LoadRun> {
   const client = httpClient(opts.concurrency);
   const posters: Poster[] = Array.from(
@@ -61,6 +68,15 @@ export async function runLoad(
     const start = performance.now();
     const countFrom = start + (opts.warmupMs ?? 0);
     const deadline = countFrom + opts.durationMs;
+    // Told once each, in order, even when the timers run late.
+    let told = 0;
+    const tell = (upTo: 1 | 2) => {
+      for (; told < upTo; told++) opts.window?.(told === 0 ? "start" : "end");
+    };
+    const windowTimers = opts.window === undefined ? [] : [
+      setTimeout(() => tell(1), countFrom - start),
+      setTimeout(() => tell(2), deadline - start),
+    ];
     const worker = async (w: number) => {
       while (true) {
         const t0 = performance.now();
@@ -89,7 +105,12 @@ export async function runLoad(
         }
       }
     };
-    await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+    try {
+      await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+    } finally {
+      windowTimers.forEach(clearTimeout);
+      if (opts.window !== undefined) tell(2);
+    }
     const seconds = counting ? opts.durationMs / 1000 : 0;
     const latenciesMs = Float64Array.from(latencies).sort();
     return {

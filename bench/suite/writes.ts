@@ -6,6 +6,7 @@
  */
 import { type ClientKind, type LoadRun, runLoad } from "./load.ts";
 import type { KvSystem } from "./systems.ts";
+import { clusterProcesses, CpuMeter } from "./proc_cpu.ts";
 import { median, quantile, type Result, sorted, type Target } from "./stats.ts";
 
 export interface WriteOptions {
@@ -23,6 +24,8 @@ interface Config {
   via: "leader" | "follower";
   throughputTarget?: Target;
   latencyTarget?: Target;
+  /** Also measure the CPU every process (members and load generator) spends per write. */
+  cpu?: boolean;
 }
 
 const CONFIGS: Config[] = [
@@ -43,6 +46,7 @@ const CONFIGS: Config[] = [
       on: "median",
       text: "≥ 2× etcd",
     },
+    cpu: true,
   },
   { clients: 1, rows: 100, via: "leader" },
   { clients: 64, rows: 100, via: "leader" },
@@ -76,9 +80,12 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
   const results: Result[] = [];
   for (const c of CONFIGS) {
     const byName = new Map<string, LoadRun[]>();
+    const cpuByName = new Map<string, CpuRun[]>();
     for (let run = 0; run < o.runs; run++) {
       for (const s of systems) {
         const url = c.via === "leader" ? await s.leaderUrl() : await s.followerUrl();
+        const meter = c.cpu ? new CpuMeter(clusterProcesses(s.dir)) : undefined;
+        let window: { wallSeconds: number; cpu: Map<string, number> } | undefined;
         const r = await runLoad(
           (poster, w, i) => s.write(poster, url, c.rows, (w * 7919 + i) * c.rows),
           {
@@ -86,8 +93,16 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
             durationMs: o.durationMs,
             warmupMs: o.warmupMs,
             client: o.client,
+            window: meter && ((phase) => {
+              if (phase === "start") meter.start();
+              else window = meter.stop();
+            }),
           },
         );
+        if (window !== undefined && r.ok > 0) {
+          if (!cpuByName.has(s.name)) cpuByName.set(s.name, []);
+          cpuByName.get(s.name)!.push(cpuRun(window, r.ok));
+        }
         o.log(
           `  ${s.name} ${label(c)} run ${run + 1}: ${Math.round(r.perSecond)} req/s, p50 ` +
             `${quantile(r.latenciesMs, 0.5).toFixed(2)} ms, ${r.failed} failed` +
@@ -97,6 +112,7 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
         byName.get(s.name)!.push(r);
       }
     }
+    if (cpuByName.size > 0) results.push(...cpuResults(c, cpuByName));
     const ctl = summarize(byName.get("ctl") ?? []);
     const etcdRuns = byName.get("etcd");
     const etcd = etcdRuns ? summarize(etcdRuns) : undefined;
@@ -131,4 +147,87 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
     });
   }
   return results;
+}
+
+/** CPU of one load run: µs per acknowledged write, whole machine and busiest process. */
+interface CpuRun {
+  totalUsPerWrite: number;
+  clientUsPerWrite: number;
+  busiestUsPerWrite: number;
+  /** Share of the machine's cores the run kept busy (0–1). */
+  machineBusy: number;
+  perProcess: Record<string, number>;
+}
+
+function cpuRun(
+  w: { wallSeconds: number; cpu: Map<string, number> },
+  writes: number,
+): CpuRun {
+  const perProcess: Record<string, number> = {};
+  let total = 0;
+  let busiest = 0;
+  for (const [name, seconds] of w.cpu) {
+    const us = 1e6 * seconds / writes;
+    perProcess[name] = us;
+    total += us;
+    if (name !== "client") busiest = Math.max(busiest, us);
+  }
+  const cpuSeconds = [...w.cpu.values()].reduce((a, x) => a + x, 0);
+  return {
+    totalUsPerWrite: total,
+    clientUsPerWrite: perProcess.client ?? NaN,
+    busiestUsPerWrite: busiest,
+    machineBusy: cpuSeconds / w.wallSeconds / navigator.hardwareConcurrency,
+    perProcess,
+  };
+}
+
+function cpuResults(c: Config, byName: Map<string, CpuRun[]>): Result[] {
+  const pick = (name: string, f: (r: CpuRun) => number) => {
+    const runs = byName.get(name);
+    return runs && { median: median(runs.map(f)), p99: NaN, n: runs.length };
+  };
+  const ctlTotal = pick("ctl", (r) => r.totalUsPerWrite);
+  if (ctlTotal === undefined) return [];
+  const cores = navigator.hardwareConcurrency;
+  const ceiling = (us: number) => Math.round(cores * 1e6 / us).toLocaleString("en-US");
+  const busy = (name: string) => {
+    const b = pick(name, (r) => r.machineBusy);
+    return b ? `${Math.round(100 * b.median)}%` : "–";
+  };
+  const etcdTotal = pick("etcd", (r) => r.totalUsPerWrite);
+  return [
+    {
+      bench: "write",
+      name: `CPU per write, ${label(c)}: every process (3 members + load generator)`,
+      unit: "µs",
+      median: ctlTotal.median,
+      p99: NaN,
+      n: ctlTotal.n,
+      etcd: etcdTotal,
+      note: `user + system time from /proc over the counted window, per acknowledged write; ` +
+        `${cores} cores busy: ctl ${busy("ctl")}, etcd ${busy("etcd")}; all ${cores} cores at ` +
+        `this cost would be ${ceiling(ctlTotal.median)} writes/s for ctl` +
+        (etcdTotal ? `, ${ceiling(etcdTotal.median)} for etcd` : ""),
+      detail: Object.fromEntries([...byName].map(([name, runs]) => [name, runs])),
+    },
+    {
+      bench: "write",
+      name: `CPU per write, ${label(c)}: busiest member`,
+      unit: "µs",
+      ...pick("ctl", (r) => r.busiestUsPerWrite)!,
+      p99: NaN,
+      etcd: pick("etcd", (r) => r.busiestUsPerWrite),
+      note: "the member that used the most CPU in the run",
+    },
+    {
+      bench: "write",
+      name: `CPU per write, ${label(c)}: load generator`,
+      unit: "µs",
+      ...pick("ctl", (r) => r.clientUsPerWrite)!,
+      p99: NaN,
+      etcd: pick("etcd", (r) => r.clientUsPerWrite),
+      note: `the same client for both; what it uses of the ${cores} cores the servers cannot`,
+    },
+  ];
 }
