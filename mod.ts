@@ -6,9 +6,10 @@ export type { Cell, FieldTuple, FieldType, LedgerEntry, LedgerOp } from "./src/l
 export { physicalTableName } from "./src/ledger/types.ts";
 
 // The reader library: read the host-local LDB in-process.
-export { LdbReader, openLdb } from "./src/ldb/reader.ts";
+export { LdbReader, openLdb, SNAPSHOT_MAX_MS } from "./src/ldb/reader.ts";
 export type {
   KeyValue,
+  LdbReaderOptions,
   PrefixOptions,
   ReaderTableLayout,
   Row,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { LdbError } from "./errors.ts";
-import { openLdb } from "./reader.ts";
+import { openLdb, SNAPSHOT_MAX_MS } from "./reader.ts";
+import { openWriterDatabase } from "./sqlite.ts";
 import { createTestLdb, type TestTable } from "./testing.ts";
 
 const FLAGS: TestTable = {
@@ -122,4 +123,80 @@ Deno.test("openLdb on a missing file is ldb_unavailable; a reader cannot write",
   assert.equal(reader.ping(), true);
   reader.close();
   assert.equal(reader.ping(), false);
+});
+
+Deno.test("with snapshotMs, reads share one snapshot for that long, then see later commits", async () => {
+  using ldb = createTestLdb([FLAGS]);
+  using shared = openLdb(ldb.path, { snapshotMs: 100 });
+  const began = performance.now();
+  assert.equal(shared.getRowByKey("fam", "flags", "a", 1)?.val, "a1");
+  const seq = ldb.upsert("fam", "flags", [{ team: "z", id: 1, val: "z1", blob: null }]);
+  assert.equal(ldb.reader.getRowByKey("fam", "flags", "z", 1)?.val, "z1", "default: fresh");
+  const stale = shared.getRowByKey("fam", "flags", "z", 1);
+  const staleSeq = shared.lastSeq();
+  if (performance.now() - began < 90) {
+    assert.equal(stale, undefined, "a commit after the snapshot began is not seen in it");
+    assert.equal(staleSeq, seq - 1, "seq and rows come from one snapshot");
+  }
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(shared.getRowByKey("fam", "flags", "z", 1)?.val, "z1");
+  assert.equal(shared.lastSeq(), seq);
+});
+
+Deno.test("with snapshotMs, waitForSeq ends the snapshot: read-your-writes still holds", async () => {
+  using ldb = createTestLdb([FLAGS]);
+  using shared = openLdb(ldb.path, { snapshotMs: 100 });
+  assert.equal(shared.lastSeq(), 1);
+  const seq = ldb.upsert("fam", "flags", [{ team: "y", id: 1, val: "y1", blob: null }]);
+  assert.equal(await shared.waitForSeq(seq, 50), seq);
+  assert.equal(shared.getRowByKey("fam", "flags", "y", 1)?.val, "y1");
+});
+
+Deno.test("with snapshotMs, a table created after the snapshot began is found", () => {
+  using ldb = createTestLdb([FLAGS]);
+  using shared = openLdb(ldb.path, { snapshotMs: 100 });
+  assert.ok(shared.getRowByKey("fam", "flags", "a", 1));
+  ldb.write([
+    {
+      op: "create_table",
+      family: "fam",
+      table: "later",
+      fields: [["k", "string"]],
+      keyFields: ["k"],
+    },
+    { op: "upsert", family: "fam", table: "later", values: { k: "x" } },
+  ]);
+  assert.deepEqual({ ...shared.getRowByKey("fam", "later", "x") }, { k: "x" });
+  assert.throws(
+    () => shared.getRowByKey("fam", "never", "x"),
+    (e) => e instanceof LdbError && e.code === "table_not_found",
+  );
+});
+
+Deno.test("a reader whose reads stopped releases its snapshot, so the WAL can be truncated", async () => {
+  using ldb = createTestLdb([FLAGS]);
+  using shared = openLdb(ldb.path, { snapshotMs: 30 });
+  const checkpointer = openWriterDatabase(ldb.path);
+  try {
+    checkpointer.exec("PRAGMA busy_timeout = 20");
+    const truncate = () =>
+      checkpointer.prepare("PRAGMA wal_checkpoint(TRUNCATE)").get() as { busy: number };
+    assert.ok(shared.getRowByKey("fam", "flags", "a", 1));
+    ldb.upsert("fam", "flags", [{ team: "w", id: 1, val: "w1", blob: null }]);
+    // The snapshot is open (no timer can run inside this synchronous stretch): it pins the WAL.
+    assert.equal(truncate().busy, 1, "an open snapshot holds up the truncate");
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(truncate().busy, 0, "the idle reader's snapshot ended by its timer");
+    assert.equal(Deno.statSync(`${ldb.path}-wal`).size, 0);
+    assert.equal(shared.getRowByKey("fam", "flags", "w", 1)?.val, "w1");
+  } finally {
+    checkpointer.close();
+  }
+});
+
+Deno.test("openLdb refuses a snapshotMs outside 0..SNAPSHOT_MAX_MS", () => {
+  using ldb = createTestLdb([FLAGS]);
+  for (const snapshotMs of [-1, SNAPSHOT_MAX_MS + 1, NaN]) {
+    assert.throws(() => openLdb(ldb.path, { snapshotMs }), RangeError);
+  }
 });
