@@ -4,6 +4,7 @@ import { lengthPrefixed } from "./frame_splitter.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { helloFrame, PeerListener } from "./peer_listener.ts";
 import { PeerTransport } from "./peer_transport.ts";
+import { append } from "./testing.ts";
 import { createRaftHandler } from "./raft_handler.ts";
 
 const SECRET = "s3cret";
@@ -14,19 +15,6 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-function append(index: number, data: Uint8Array): Message {
-  return {
-    type: "MsgApp",
-    from: "a",
-    to: "b",
-    term: 1,
-    index: index - 1,
-    logTerm: 1,
-    commit: index - 1,
-    entries: [{ index, term: 1, type: "normal", data }],
-  };
 }
 
 /**

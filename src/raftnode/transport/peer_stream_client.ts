@@ -5,6 +5,7 @@
  */
 
 import { writeAll } from "../../util/write_all.ts";
+import { closeOnAbort, connectAbortable } from "./abortable_connect.ts";
 import { mark } from "../../util/timeline.ts";
 import { lengthPrefixed } from "./frame_splitter.ts";
 import { helloFrame } from "./peer_listener.ts";
@@ -29,33 +30,15 @@ export async function streamToPeerPort(
   body: ReadableStream<Uint8Array>,
   signal: AbortSignal,
 ): Promise<PeerStreamEnd> {
-  signal.throwIfAborted();
-  const connecting = Deno.connect({ hostname, port });
-  // A connect into a partition can hang for minutes: an abort must not wait for it.
-  let onConnectAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onConnectAbort = () => reject(signal.reason ?? new Error("aborted"));
-    signal.addEventListener("abort", onConnectAbort, { once: true });
-  });
   let conn: Deno.TcpConn;
   try {
-    conn = await Promise.race([connecting, aborted]);
+    conn = await connectAbortable(hostname, port, signal);
   } catch (err) {
-    connecting.then((c) => c.close(), () => {});
     if (signal.aborted) throw err;
     return { ok: false, connected: false, error: null };
-  } finally {
-    signal.removeEventListener("abort", onConnectAbort);
   }
-  conn.setNoDelay(true);
   const reader = body.getReader();
-  const onAbort = () => {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-    reader.cancel().catch(() => {});
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
+  const unwatch = closeOnAbort(conn, reader, signal);
   // The listener writes only to refuse, then closes; its end stops the body pump.
   let ended = false;
   const farEnd = (async () => {
@@ -100,7 +83,7 @@ export async function streamToPeerPort(
     // body was still open when it went.
     return error === null && bodyDone ? { ok: true } : { ok: false, connected: true, error };
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    unwatch();
     try {
       reader.releaseLock();
     } catch { /* a read was still pending */ }

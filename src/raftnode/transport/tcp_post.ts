@@ -10,6 +10,7 @@
 
 import { parseHttpResponse } from "../../util/http_response.ts";
 import { writeAll } from "../../util/write_all.ts";
+import { closeOnAbort, connectAbortable } from "./abortable_connect.ts";
 import { mark } from "../../util/timeline.ts";
 
 /** The answer to a streamed POST. */
@@ -52,35 +53,13 @@ export async function tcpPost(
   signal: AbortSignal,
 ): Promise<TcpPostResult> {
   if (url.protocol !== "http:") throw new Error(`tcpPost speaks plain http, not ${url.protocol}`);
-  signal.throwIfAborted();
-  const connecting = Deno.connect({
-    hostname: url.hostname.replace(/^\[|\]$/g, ""),
-    port: Number(url.port || 80),
-  });
-  // A connect into a partition can hang for minutes: an abort must not wait for it.
-  let onConnectAbort!: () => void;
-  const aborted = new Promise<never>((_, reject) => {
-    onConnectAbort = () => reject(signal.reason ?? new Error("aborted"));
-    signal.addEventListener("abort", onConnectAbort, { once: true });
-  });
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Promise.race([connecting, aborted]);
-  } catch (err) {
-    connecting.then((c) => c.close(), () => {});
-    throw err;
-  } finally {
-    signal.removeEventListener("abort", onConnectAbort);
-  }
-  conn.setNoDelay(true);
+  const conn = await connectAbortable(
+    url.hostname.replace(/^\[|\]$/g, ""),
+    Number(url.port || 80),
+    signal,
+  );
   const reader = body.getReader();
-  const onAbort = () => {
-    try {
-      conn.close();
-    } catch { /* already closed */ }
-    reader.cancel().catch(() => {});
-  };
-  signal.addEventListener("abort", onAbort, { once: true });
+  const unwatch = closeOnAbort(conn, reader, signal);
   try {
     const head = [
       `POST ${url.pathname}${url.search} HTTP/1.1`,
@@ -132,7 +111,7 @@ export async function tcpPost(
     }
     return await answer;
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    unwatch();
     try {
       reader.releaseLock();
     } catch { /* a read was still pending: the stream was cancelled */ }

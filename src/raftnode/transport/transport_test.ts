@@ -3,6 +3,7 @@ import type { Message } from "../../../raft/types.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER } from "./peer_auth.ts";
 import { PeerTransport } from "./peer_transport.ts";
+import { append } from "./testing.ts";
 import { createRaftHandler } from "./raft_handler.ts";
 
 const SECRET = "s3cret";
@@ -33,20 +34,6 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** An append from a to b of entry `index` (no entry when `data` is null). */
-function append(index: number, data: Uint8Array | null, commit = index - 1): Message {
-  return {
-    type: "MsgApp",
-    from: "a",
-    to: "b",
-    term: 1,
-    index: index - 1,
-    logTerm: 1,
-    commit,
-    entries: data === null ? [] : [{ index, term: 1, type: "normal", data }],
-  };
 }
 
 for (const mode of ["stream", "request"] as const) {
