@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { clientKind, runLoad } from "./load.ts";
 import type { Poster } from "./http1.ts";
 import { metricSum } from "./prom.ts";
-import { clusterProcesses, cpuSeconds } from "./proc_cpu.ts";
+import { clusterProcesses, CpuMeter } from "./proc_cpu.ts";
 import { quantile } from "./stats.ts";
 import { CtlSystem, ETCD_DEFAULT, EtcdSystem, KEYS, type KvSystem } from "./systems.ts";
 
@@ -62,14 +62,12 @@ try {
   const send = (p: Poster) => sys.write(p, url, rows, (key += rows) % KEYS);
   const client = clientKind(values.client);
   await runLoad(send, { concurrency: clients, durationMs: 2_000, client }); // warm-up
-  const procs = clusterProcesses(dir);
-  procs.set(Deno.pid, "client");
+  const meter = new CpuMeter(clusterProcesses(dir));
   const counters = () => sys instanceof CtlSystem ? raftCounters(sys) : Promise.resolve(new Map());
   const countsBefore = await counters();
-  const before = new Map([...procs.keys()].map((p) => [p, cpuSeconds(p) ?? 0]));
-  const t0 = performance.now();
+  meter.start();
   const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000, client });
-  const wallSeconds = (performance.now() - t0) / 1000;
+  const { wallSeconds, cpu } = meter.stop();
   const countsAfter = await counters();
   let total = 0;
   console.log(
@@ -78,8 +76,8 @@ try {
     } writes/s, ` +
       `p50 ${quantile(run.latenciesMs, 0.5).toFixed(2)} ms`,
   );
-  for (const [pid, name] of procs) {
-    const used = (cpuSeconds(pid) ?? before.get(pid)!) - before.get(pid)!;
+  for (const [pid, name] of meter.processes) {
+    const used = cpu.get(name)!;
     total += used;
     const args = pid === Deno.pid ? [] : Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
     // The member whose own client listener is the leader's URL (ctl --listen, etcd

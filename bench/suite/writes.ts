@@ -164,17 +164,16 @@ function cpuRun(
   writes: number,
 ): CpuRun {
   const perProcess: Record<string, number> = {};
-  let total = 0;
+  let cpuSeconds = 0;
   let busiest = 0;
   for (const [name, seconds] of w.cpu) {
     const us = 1e6 * seconds / writes;
     perProcess[name] = us;
-    total += us;
+    cpuSeconds += seconds;
     if (name !== "client") busiest = Math.max(busiest, us);
   }
-  const cpuSeconds = [...w.cpu.values()].reduce((a, x) => a + x, 0);
   return {
-    totalUsPerWrite: total,
+    totalUsPerWrite: 1e6 * cpuSeconds / writes,
     clientUsPerWrite: perProcess.client ?? NaN,
     busiestUsPerWrite: busiest,
     machineBusy: cpuSeconds / w.wallSeconds / navigator.hardwareConcurrency,
@@ -201,9 +200,7 @@ function cpuResults(c: Config, byName: Map<string, CpuRun[]>): Result[] {
       bench: "write",
       name: `CPU per write, ${label(c)}: every process (3 members + load generator)`,
       unit: "µs",
-      median: ctlTotal.median,
-      p99: NaN,
-      n: ctlTotal.n,
+      ...ctlTotal,
       etcd: etcdTotal,
       note: `user + system time from /proc over the counted window, per acknowledged write; ` +
         `${cores} cores busy: ctl ${busy("ctl")}, etcd ${busy("etcd")}; all ${cores} cores at ` +
@@ -216,7 +213,6 @@ function cpuResults(c: Config, byName: Map<string, CpuRun[]>): Result[] {
       name: `CPU per write, ${label(c)}: busiest member`,
       unit: "µs",
       ...pick("ctl", (r) => r.busiestUsPerWrite)!,
-      p99: NaN,
       etcd: pick("etcd", (r) => r.busiestUsPerWrite),
       note: "the member that used the most CPU in the run",
     },
@@ -225,7 +221,6 @@ function cpuResults(c: Config, byName: Map<string, CpuRun[]>): Result[] {
       name: `CPU per write, ${label(c)}: load generator`,
       unit: "µs",
       ...pick("ctl", (r) => r.clientUsPerWrite)!,
-      p99: NaN,
       etcd: pick("etcd", (r) => r.clientUsPerWrite),
       note: `the same client for both; what it uses of the ${cores} cores the servers cannot`,
     },
