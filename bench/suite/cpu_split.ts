@@ -2,7 +2,7 @@
  * Where the machine's CPU goes under one write load: starts a 3-member ctl (or etcd) cluster,
  * drives it with the same closed-loop HTTP client as `deno task bench`, and reads each process's
  * CPU time (user + system, from /proc) before and after. Prints CPU per acknowledged write for
- * the load generator, the leader and each follower.
+ * the load generator, the leader and each follower, and how much of it the kernel spent.
  *
  *   deno run -A bench/suite/cpu_split.ts [--system ctl|etcd] [--clients 64] [--rows 1]
  *                                        [--seconds 10] [--etcd /usr/bin/etcd]
@@ -67,9 +67,10 @@ try {
   const countsBefore = await counters();
   meter.start();
   const run = await runLoad(send, { concurrency: clients, durationMs: seconds * 1000, client });
-  const { wallSeconds, cpu } = meter.stop();
+  const { wallSeconds, cpu, system } = meter.stop();
   const countsAfter = await counters();
   let total = 0;
+  let totalSystem = 0;
   console.log(
     `${values.system}: ${clients} clients × ${rows} row(s): ${
       run.perSecond.toFixed(0)
@@ -79,6 +80,7 @@ try {
   for (const [pid, name] of meter.processes) {
     const used = cpu.get(name)!;
     total += used;
+    totalSystem += system.get(name)!;
     const args = pid === Deno.pid ? [] : Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
     // The member whose own client listener is the leader's URL (ctl --listen, etcd
     // --listen-client-urls); every member's peer list names the leader too.
@@ -93,7 +95,8 @@ try {
       `  ${name.padEnd(8)} ${role.padEnd(15)} ${
         (100 * used / wallSeconds).toFixed(0).padStart(4)
       }% ` +
-        `of a core, ${(1e6 * used / run.ok).toFixed(0).padStart(6)} µs CPU per write`,
+        `of a core, ${(1e6 * used / run.ok).toFixed(0).padStart(6)} µs CPU per write ` +
+        `(${(100 * system.get(name)! / used).toFixed(0)}% in the kernel)`,
     );
   }
   for (const [id, after] of countsAfter) {
@@ -110,7 +113,8 @@ try {
   }
   console.log(
     `  total: ${(100 * total / wallSeconds).toFixed(0)}% of ${navigator.hardwareConcurrency} ` +
-      `cores, ${(1e6 * total / run.ok).toFixed(0)} µs CPU per write`,
+      `cores, ${(1e6 * total / run.ok).toFixed(0)} µs CPU per write ` +
+      `(${(1e6 * totalSystem / run.ok).toFixed(0)} in the kernel)`,
   );
 } finally {
   await sys.stop();

@@ -5,16 +5,25 @@
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
-export function cpuSeconds(pid: number): number | undefined {
+/** CPU seconds a process has used in user space and in the kernel, or undefined once gone. */
+export function cpuTimes(pid: number): { user: number; system: number } | undefined {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     // Fields after the command name, which may itself hold spaces: utime and stime are 14 and 15.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    return {
+      user: Number(fields[11]) / TICKS_PER_SECOND,
+      system: Number(fields[12]) / TICKS_PER_SECOND,
+    };
   } catch {
     return undefined;
   }
+}
+
+/** CPU seconds (user + system) a process has used, or undefined once it is gone. */
+export function cpuSeconds(pid: number): number | undefined {
+  const t = cpuTimes(pid);
+  return t && t.user + t.system;
 }
 
 /**
@@ -42,9 +51,16 @@ export function clusterProcesses(dir: string): Map<number, string> {
   return found;
 }
 
+/** What a `CpuMeter` measured: CPU seconds per process name (user + system, and system alone). */
+export interface CpuWindow {
+  wallSeconds: number;
+  cpu: Map<string, number>;
+  system: Map<string, number>;
+}
+
 /** CPU used by a set of processes between `start()` and `stop()`. */
 export class CpuMeter {
-  #before = new Map<number, number>();
+  #before = new Map<number, { user: number; system: number }>();
   #t0 = 0;
 
   /** `processes`: pid → name; this process is added as "client" (the load generator). */
@@ -54,17 +70,25 @@ export class CpuMeter {
 
   start(): void {
     this.#t0 = performance.now();
-    for (const pid of this.processes.keys()) this.#before.set(pid, cpuSeconds(pid) ?? NaN);
+    for (const pid of this.processes.keys()) {
+      this.#before.set(pid, cpuTimes(pid) ?? { user: NaN, system: NaN });
+    }
   }
 
-  /** CPU seconds per process name over the window, and the window's wall seconds. */
-  stop(): { wallSeconds: number; cpu: Map<string, number> } {
+  /**
+   * CPU seconds per process name over the window, and the window's wall seconds. A process gone
+   * meanwhile counts 0: its figures went with it.
+   */
+  stop(): CpuWindow {
     const wallSeconds = (performance.now() - this.#t0) / 1000;
     const cpu = new Map<string, number>();
+    const system = new Map<string, number>();
     for (const [pid, name] of this.processes) {
-      const before = this.#before.get(pid) ?? NaN;
-      cpu.set(name, (cpuSeconds(pid) ?? before) - before);
+      const before = this.#before.get(pid) ?? { user: NaN, system: NaN };
+      const after = cpuTimes(pid) ?? before;
+      cpu.set(name, after.user + after.system - before.user - before.system);
+      system.set(name, after.system - before.system);
     }
-    return { wallSeconds, cpu };
+    return { wallSeconds, cpu, system };
   }
 }

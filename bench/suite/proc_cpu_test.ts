@@ -42,3 +42,20 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "CpuMeter splits off kernel time: a loop of system calls shows as system time",
+  ignore: !linux,
+  fn() {
+    const meter = new CpuMeter(new Map());
+    meter.start();
+    const until = performance.now() + 300;
+    // Each stat is a system call whose work is the kernel's, not this process's JS.
+    while (performance.now() < until) Deno.statSync("/proc/self/stat");
+    const { cpu, system } = meter.stop();
+    const total = cpu.get("client")!;
+    const kernel = system.get("client")!;
+    assert(kernel >= 0.02, `300 ms of stat calls spent ${kernel} s in the kernel`);
+    assert(kernel <= total, "kernel time is part of the total");
+  },
+});

@@ -6,7 +6,7 @@
  */
 import { type ClientKind, type LoadRun, runLoad } from "./load.ts";
 import type { KvSystem } from "./systems.ts";
-import { clusterProcesses, CpuMeter } from "./proc_cpu.ts";
+import { clusterProcesses, CpuMeter, type CpuWindow } from "./proc_cpu.ts";
 import { median, quantile, type Result, sorted, type Target } from "./stats.ts";
 
 export interface WriteOptions {
@@ -85,7 +85,7 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
       for (const s of systems) {
         const url = c.via === "leader" ? await s.leaderUrl() : await s.followerUrl();
         const meter = c.cpu ? new CpuMeter(clusterProcesses(s.dir)) : undefined;
-        let window: { wallSeconds: number; cpu: Map<string, number> } | undefined;
+        let window: CpuWindow | undefined;
         const r = await runLoad(
           (poster, w, i) => s.write(poster, url, c.rows, (w * 7919 + i) * c.rows),
           {
@@ -152,6 +152,8 @@ export async function benchWrites(systems: KvSystem[], o: WriteOptions): Promise
 /** CPU of one load run: µs per acknowledged write, whole machine and busiest process. */
 interface CpuRun {
   totalUsPerWrite: number;
+  /** The part of `totalUsPerWrite` spent in the kernel (system time). */
+  systemUsPerWrite: number;
   clientUsPerWrite: number;
   busiestUsPerWrite: number;
   /** Share of the machine's cores the run kept busy (0–1). */
@@ -159,12 +161,11 @@ interface CpuRun {
   perProcess: Record<string, number>;
 }
 
-function cpuRun(
-  w: { wallSeconds: number; cpu: Map<string, number> },
-  writes: number,
-): CpuRun {
+function cpuRun(w: CpuWindow, writes: number): CpuRun {
   const perProcess: Record<string, number> = {};
   let cpuSeconds = 0;
+  let systemSeconds = 0;
+  for (const seconds of w.system.values()) systemSeconds += seconds;
   let busiest = 0;
   for (const [name, seconds] of w.cpu) {
     const us = 1e6 * seconds / writes;
@@ -174,6 +175,7 @@ function cpuRun(
   }
   return {
     totalUsPerWrite: 1e6 * cpuSeconds / writes,
+    systemUsPerWrite: 1e6 * systemSeconds / writes,
     clientUsPerWrite: perProcess.client ?? NaN,
     busiestUsPerWrite: busiest,
     machineBusy: cpuSeconds / w.wallSeconds / navigator.hardwareConcurrency,
@@ -207,6 +209,14 @@ function cpuResults(c: Config, byName: Map<string, CpuRun[]>): Result[] {
         `this cost would be ${ceiling(ctlTotal.median)} writes/s for ctl` +
         (etcdTotal ? `, ${ceiling(etcdTotal.median)} for etcd` : ""),
       detail: Object.fromEntries([...byName].map(([name, runs]) => [name, runs])),
+    },
+    {
+      bench: "write",
+      name: `CPU per write, ${label(c)}: every process, in the kernel`,
+      unit: "µs",
+      ...pick("ctl", (r) => r.systemUsPerWrite)!,
+      etcd: pick("etcd", (r) => r.systemUsPerWrite),
+      note: "system time: sockets, fdatasync, page faults, futex wake-ups; the rest is user space",
     },
     {
       bench: "write",
