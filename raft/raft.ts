@@ -950,6 +950,25 @@ export class Raft {
     if (this.role === "leader" && pr && pr.state === "replicate") pr.becomeProbe();
   }
 
+  /**
+   * The driver saw its connection from `id` close (a process that dies closes its sockets). If
+   * `id` is this follower's leader, the follower forgets it and gives up its lease at once, so
+   * its election timer has only the randomised part of the timeout left to run: a crashed leader
+   * is replaced in [0, electionTicks) ticks instead of [electionTicks, 2·electionTicks).
+   *
+   * A false report (the connection broke, the leader lives) costs nothing but this follower's
+   * lease: its Pre-Vote is refused by members still in theirs, and the leader's next heartbeat
+   * makes it a follower again. Ignored with `readOnly: "lease"`, whose leases must be honoured
+   * for a full election timeout, and without Pre-Vote, where the follower's campaign would raise
+   * terms and depose a live leader.
+   */
+  reportPeerDisconnected(id: NodeId): void {
+    if (this.role !== "follower" || this.lead !== id) return;
+    if (this.readOnlyOption === "lease" || !this.preVote) return;
+    this.lead = null;
+    this.electionElapsed = Math.max(this.electionElapsed, this.electionTicks);
+  }
+
   /** The driver's verdict on a snapshot it delivered out of band. */
   reportSnapshot(id: NodeId, ok: boolean): void {
     const pr = this.prs.progress.get(id);

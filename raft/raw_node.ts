@@ -120,6 +120,14 @@ export class RawNode {
     this.raft.reportUnreachable(id);
   }
 
+  /**
+   * The transport's connection from `id` closed: if `id` is this follower's leader, campaign
+   * after only the randomised part of the election timeout (see `Raft.reportPeerDisconnected`).
+   */
+  reportPeerDisconnected(id: NodeId): void {
+    this.raft.reportPeerDisconnected(id);
+  }
+
   /** For snapshots delivered out of band: whether `id` installed it. */
   reportSnapshot(id: NodeId, ok: boolean): void {
     this.raft.reportSnapshot(id, ok);

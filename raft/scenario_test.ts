@@ -416,3 +416,69 @@ Deno.test("§5.3 fast backtracking: a long conflicting term is skipped in a few 
   assert.ok(h.appliedData("n1").includes("new"));
   assert.ok(rejections <= 3, `${rejections} rejections to skip 50 conflicting entries`);
 });
+
+/**
+ * Crashes the leader `rounds` times, restarting it after its successor is elected, and returns
+ * how many ticks each election took; with `report`, the survivors' drivers report the crashed
+ * leader's connection closed, as the transport does when a process dies.
+ */
+function failoverTicks(rounds: number, report: boolean): number[] {
+  const h = new Harness(ids3);
+  let leader = h.waitLeader();
+  const ticks: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    h.propose(leader, `w${r}`);
+    h.tick(2); // everyone has just heard a heartbeat
+    h.crash(leader);
+    const survivors = ids3.filter((id) => id !== leader);
+    if (report) { for (const id of survivors) h.raw(id).reportPeerDisconnected(leader); }
+    let t = 0;
+    while (h.leaders().filter((l) => l.id !== leader).length === 0) {
+      h.tick(1, survivors);
+      t++;
+      assert.ok(t < 200, "no new leader within 200 ticks");
+    }
+    ticks.push(t);
+    const old = leader;
+    leader = h.leaders()[0].id;
+    h.start(old);
+    h.tick(3);
+    assert.ok(h.appliedData(old).includes(`w${r}`), "the restarted member caught up");
+  }
+  return ticks.sort((a, b) => a - b);
+}
+
+Deno.test("a leader whose connection closed on every survivor is replaced within the random part of the election timeout", () => {
+  const reported = failoverTicks(15, true);
+  const unreported = failoverTicks(15, false);
+  // electionTicks is 10: without the report, the survivors' leases and timers hold at least
+  // that long; with it, only the randomised part [0, 10) ticks remains.
+  assert.ok(unreported[0] >= 10, `unreported failovers took ${unreported} ticks`);
+  const median = reported[Math.floor(reported.length / 2)];
+  assert.ok(median < 10, `reported failovers took ${reported} ticks`);
+});
+
+Deno.test("a false disconnect report (the leader lives) neither deposes the leader nor raises a term", () => {
+  const h = new Harness(ids3);
+  h.campaign("n1");
+  const term = h.raw("n1").status().term;
+  h.raw("n2").reportPeerDisconnected("n1");
+  assert.equal(h.raw("n2").status().leader, null, "n2 forgot its leader");
+  h.tick(40);
+  assert.equal(h.raw("n1").status().role, "leader");
+  for (const id of ids3) {
+    assert.equal(h.raw(id).status().term, term);
+    assert.equal(h.raw(id).status().leader, "n1");
+  }
+  h.propose("n1", "after");
+  for (const id of ids3) assert.ok(h.appliedData(id).includes("after"));
+});
+
+Deno.test("a disconnect report is ignored for a member that is not the leader, with lease reads, and without Pre-Vote", () => {
+  for (const over of [{}, { readOnly: "lease" as const }, { preVote: false }]) {
+    const h = new Harness(ids3, over);
+    h.campaign("n1");
+    h.raw("n2").reportPeerDisconnected(Object.keys(over).length === 0 ? "n3" : "n1");
+    assert.equal(h.raw("n2").status().leader, "n1", JSON.stringify(over));
+  }
+});

@@ -2,7 +2,8 @@
  * Recovery after kill -9 of the leader: 4 clients write in a tight loop to a follower (which
  * survives) with a 1 s timeout per request; the leader is killed with SIGKILL; the figure is the
  * time from the kill to the first acknowledged write that was sent after it. The killed member is
- * restarted on its data before the next run. Target: ≤ 1 s.
+ * restarted on its data before the next run. Elections are random, so each system is killed
+ * twice per `runs`. Target: ≤ 1 s, every kill (the p99 is the worst of them).
  */
 import { FetchPoster } from "./http1.ts";
 import { httpClient, sleep } from "./load.ts";
@@ -55,7 +56,7 @@ export async function benchFailover(
   o: { runs: number; log: (s: string) => void },
 ): Promise<Result[]> {
   const byName = new Map<string, number[]>();
-  for (let run = 0; run < o.runs; run++) {
+  for (let run = 0; run < 2 * o.runs; run++) {
     for (const s of systems) {
       if (!byName.has(s.name)) byName.set(s.name, []);
       byName.get(s.name)!.push(await oneKill(s, o.log));
@@ -75,10 +76,11 @@ export async function benchFailover(
     unit: "ms",
     ...figure(ctl),
     etcd: etcd && figure(etcd),
-    target: { kind: "max", value: 1000, on: "median", text: "≤ 1,000 ms" },
+    target: { kind: "max", value: 1000, on: "p99", text: "≤ 1,000 ms" },
     note: `${ctl.length} kills each; ${CLIENTS} clients writing to a surviving follower; p99 = ` +
       "worst of the runs; election timeouts as shipped: ctl 10 ticks × 50 ms (randomised " +
-      "500–1,000 ms), etcd --election-timeout 1000 ms (randomised 1–2 s)",
+      "500–1,000 ms; a follower that sees the leader's stream close waits only the random " +
+      "0–500 ms part), etcd --election-timeout 1000 ms (randomised 1–2 s)",
     detail: { ctlRunsMs: byName.get("ctl"), etcdRunsMs: etcd },
   }];
 }

@@ -72,6 +72,8 @@ export interface SimResult {
   snapshotLoads: number;
   confChanges: number;
   reads: number;
+  /** Drivers' reports that a peer's connection closed (after crashes, and false ones). */
+  disconnectReports: number;
 }
 
 /** The event counters of a run (`SimResult`), all zero. */
@@ -83,6 +85,7 @@ export function zeroCounters() {
     snapshotLoads: 0,
     confChanges: 0,
     reads: 0,
+    disconnectReports: 0,
   };
 }
 
@@ -268,6 +271,14 @@ export class Simulation {
     this.stats.crashes++;
     n.raw = null;
     n.pending = undefined;
+    // A dead process's sockets close: most peers' drivers notice at once.
+    for (const peer of this.#live()) if (this.rng() < 0.8) this.#reportDisconnected(peer, n.id);
+  }
+
+  #reportDisconnected(n: SimNode, peer: NodeId): void {
+    this.trace(`${n.id} saw ${peer}'s connection close`);
+    this.stats.disconnectReports++;
+    n.raw!.reportPeerDisconnected(peer);
   }
 
   restart(n: SimNode): void {
@@ -582,6 +593,12 @@ export class Simulation {
     if (this.rng() < 0.05) {
       const n = this.#pick(live);
       if (n) this.#read(n);
+    }
+    if (this.rng() < 0.03) {
+      // A connection that broke while its peer lives (a reset, a restarted sender).
+      const n = this.#pick(live);
+      const peer = this.#pick([...this.nodes.keys()]);
+      if (n && peer && peer !== n.id) this.#reportDisconnected(n, peer);
     }
     if (this.rng() < 0.03 * f) {
       // Crash the leader more often than others: that is where the traps are.

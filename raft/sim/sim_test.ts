@@ -30,13 +30,13 @@ Deno.test("simulation: a seed replays exactly", () => {
   assert.ok(a.ok);
 });
 
-Deno.test("simulation: the runs exercise crashes, elections, snapshots, membership and reads", () => {
+Deno.test("simulation: the runs exercise crashes, elections, snapshots, membership, reads and disconnect reports", () => {
   const total = { ...zeroCounters(), committed: 0 };
-  for (let seed = 0; seed < 50; seed++) {
+  for (let seed = 0; seed < 100; seed++) {
     const r = simulate(seed, 3);
     for (const k of Object.keys(total) as (keyof typeof total)[]) total[k] += r[k];
   }
-  for (const [k, v] of Object.entries(total)) assert.ok(v >= 25, `${k}: only ${v} over 50 seeds`);
+  for (const [k, v] of Object.entries(total)) assert.ok(v >= 40, `${k}: only ${v} over 100 seeds`);
 });
 
 Deno.test("simulation: the checker catches a node applying a different entry", () => {

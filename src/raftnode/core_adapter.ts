@@ -67,6 +67,7 @@ export function createCore(o: CoreOptions): CoreCreation {
     readIndex: (context) => raw.readIndex(context),
     transferLeader: (to) => raw.transferLeader(to),
     reportUnreachable: (id) => raw.reportUnreachable(id),
+    reportPeerDisconnected: (id) => raw.reportPeerDisconnected(id),
     reportSnapshot: (id, ok) => raw.reportSnapshot(id, ok),
     hasReady: () => raw.hasReady(),
     ready: () => {

@@ -64,6 +64,8 @@ export interface CorePort {
   readIndex(context: string): void;
   transferLeader(to: NodeId): void;
   reportUnreachable(id: NodeId): void;
+  /** The stream from `id` closed: if it is the leader, campaign early (see raft/raw_node.ts). */
+  reportPeerDisconnected(id: NodeId): void;
   reportSnapshot(id: NodeId, ok: boolean): void;
   hasReady(): boolean;
   ready(): CoreReady;

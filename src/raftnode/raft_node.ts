@@ -295,6 +295,7 @@ export class RaftNode {
       secret: options.secret,
       pathPrefix: this.o.pathPrefix,
       deliver: (messages) => this.deliver(messages),
+      onStreamEnd: (from) => this.peerDisconnected(from),
       peerPort: () => this.peerPort(),
     });
   }
@@ -413,6 +414,7 @@ export class RaftNode {
           ...options.peerListen,
           secret: options.secret,
           deliver: (messages) => node.deliver(messages),
+          onStreamEnd: (from) => node.peerDisconnected(from),
         });
       } catch (err) {
         await log.close();
@@ -592,6 +594,7 @@ export class RaftNode {
   // --- the loop -------------------------------------------------------------------------
 
   private readonly reports: (() => void)[] = [];
+  private readonly disconnectedPeers: NodeId[] = [];
   private readonly loopTasks: { run(): void; done(err: Error | null): void }[] = [];
 
   private enqueueReport(report: () => void): void {
@@ -606,6 +609,17 @@ export class RaftNode {
       this.loopTasks.push({ run: fn, done: (err) => (err ? reject(err) : resolve()) });
       this.wake();
     });
+  }
+
+  /**
+   * A peer's stream to us ended. Stepped after the messages it delivered (a heartbeat still in
+   * the inbox would otherwise undo the report): if it was the leader's, this member campaigns
+   * after only the random part of its election timeout.
+   */
+  private peerDisconnected(from: NodeId): void {
+    if (this.stopped || this.disconnectedPeers.length >= 1000) return;
+    this.disconnectedPeers.push(from);
+    this.wake();
   }
 
   private deliver(messages: Message[]): void {
@@ -647,7 +661,8 @@ export class RaftNode {
 
   private hasWork(): boolean {
     return this.pendingTicks > 0 || this.inbox.length > 0 || this.queuedProposals.length > 0 ||
-      this.queuedReads.length > 0 || this.reports.length > 0 || this.loopTasks.length > 0;
+      this.queuedReads.length > 0 || this.reports.length > 0 || this.loopTasks.length > 0 ||
+      this.disconnectedPeers.length > 0;
   }
 
   private async run(): Promise<void> {
@@ -703,6 +718,7 @@ export class RaftNode {
         });
       }
     }
+    for (const id of this.disconnectedPeers.splice(0)) this.core.reportPeerDisconnected(id);
     for (const p of this.queuedProposals.splice(0)) {
       try {
         this.core.propose(encodeAppEntry(this.origin, p.seq, p.data));

@@ -17,7 +17,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Message } from "../../../raft/types.ts";
+import type { Message, NodeId } from "../../../raft/types.ts";
 import { CodecError } from "./message_codec.ts";
 import { secretMatches } from "./peer_auth.ts";
 import { deliverFrame } from "./raft_handler.ts";
@@ -43,6 +43,12 @@ export interface PeerListenerOptions {
   secret: string;
   /** Takes inbound messages; throws when the node cannot take them (see `deliverFrame`). */
   deliver(messages: Message[]): void;
+  /**
+   * A stream that carried messages from `from` ended: its sender closed it or the connection
+   * broke (a process killed with -9 closes its sockets at once). Not called once this listener
+   * is closed.
+   */
+  onStreamEnd?(from: NodeId): void;
   /** Largest frame taken; default 64 MiB, as the HTTP route's body limit. */
   frameBytesMax?: number;
 }
@@ -106,6 +112,11 @@ export class PeerListener {
     const buf = new Uint8Array(64 * 1024);
     let hello = false;
     let dropped = 0;
+    let from: NodeId | null = null;
+    const deliver = (messages: Message[]) => {
+      if (messages.length > 0) from = messages[messages.length - 1].from;
+      this.o.deliver(messages);
+    };
     const helloTimer = setTimeout(() => {
       try {
         conn.close();
@@ -117,13 +128,13 @@ export class PeerListener {
         if (n === null) break; // the sender ended its stream
         for (const frame of splitter.push(buf.subarray(0, n))) {
           if (!hello) {
-            const refused = checkHello(frame, this.o.secret);
-            if (refused !== null) return await refuse(conn, refused.code, refused.message);
+            const bad = checkHello(frame, this.o.secret);
+            if (bad !== null) return await refuse(conn, bad.code, bad.message);
             hello = true;
             clearTimeout(helloTimer);
             continue;
           }
-          const outcome = deliverFrame(frame, this.o.deliver);
+          const outcome = deliverFrame(frame, deliver);
           if (outcome === "stopped") {
             return await refuse(conn, "RAFT_UNAVAILABLE", "Node is stopped");
           }
@@ -142,6 +153,7 @@ export class PeerListener {
     } finally {
       clearTimeout(helloTimer);
       if (dropped > 0) logger.warn("Dropped {dropped} streamed messages", { dropped });
+      if (from !== null && !this.#closed) this.o.onStreamEnd?.(from);
       try {
         conn.close();
       } catch { /* already closed */ }

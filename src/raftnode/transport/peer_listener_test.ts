@@ -24,6 +24,8 @@ async function until(cond: () => boolean, timeoutMs = 3000): Promise<void> {
  */
 class Member {
   readonly received: Message[] = [];
+  /** Senders whose streams ended, as `onStreamEnd` names them. */
+  readonly ended: string[] = [];
   httpStreams = 0;
   listener: PeerListener | null = null;
   readonly server: Deno.HttpServer<Deno.NetAddr>;
@@ -33,6 +35,7 @@ class Member {
     const handler = createRaftHandler({
       secret: SECRET,
       deliver: (ms) => this.deliver(ms),
+      onStreamEnd: (from) => this.ended.push(from),
       peerPort: () => this.listener?.port ?? null,
     });
     this.server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, (req) => {
@@ -52,6 +55,7 @@ class Member {
       port: 0,
       secret: SECRET,
       deliver: (ms) => this.deliver(ms),
+      onStreamEnd: (from) => this.ended.push(from),
     });
   }
 
@@ -252,6 +256,56 @@ Deno.test("peer port: the handler names it only to members with the secret", asy
     assert.equal(missing.status, 404);
     assert.equal((await missing.json()).error.code, "RAFT_NO_PEER_PORT");
     await none.close();
+  } finally {
+    await b.close();
+  }
+});
+
+for (const peerPort of [true, false]) {
+  Deno.test(`peer ${peerPort ? "port" : "HTTP stream"}: a stream's end names its sender, and only once it has spoken`, async () => {
+    const b = new Member(peerPort);
+    const t = new PeerTransport({ secret: SECRET });
+    try {
+      t.setPeer("b", b.url);
+      t.send([append(1, new Uint8Array([1]))]);
+      await until(() => b.received.length === 1);
+      assert.deepEqual(b.ended, [], "an open stream has not ended");
+      await t.close();
+      await until(() => b.ended.length === 1);
+      assert.deepEqual(b.ended, ["a"]);
+      if (peerPort) {
+        // A connection that ends before any message names nobody.
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.listener!.port });
+        await conn.write(lengthPrefixed(helloFrame(SECRET)));
+        conn.close();
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(b.ended, ["a"]);
+      }
+    } finally {
+      await t.close();
+      await b.close();
+    }
+  });
+}
+
+Deno.test("peer port: a sender's connection closing mid-stream is reported; the listener's own close is not", async () => {
+  const b = new Member(true);
+  try {
+    const frame = lengthPrefixed(encodeMessages([append(1, new Uint8Array([7]))]));
+    const hello = lengthPrefixed(helloFrame(SECRET));
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.listener!.port });
+    await conn.write(new Uint8Array([...hello, ...frame, ...frame.subarray(0, 3)]));
+    await until(() => b.received.length === 1);
+    conn.close(); // half a frame in flight: the process is gone
+    await until(() => b.ended.length === 1);
+    assert.deepEqual(b.ended, ["a"]);
+    const other = await Deno.connect({ hostname: "127.0.0.1", port: b.listener!.port });
+    await other.write(new Uint8Array([...hello, ...frame]));
+    await until(() => b.received.length === 2);
+    await b.listener!.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(b.ended, ["a"], "closing the listener reported nobody");
+    other.close();
   } finally {
     await b.close();
   }

@@ -11,7 +11,7 @@
  */
 
 import { getLogger } from "@logtape/logtape";
-import type { Message } from "../../../raft/types.ts";
+import type { Message, NodeId } from "../../../raft/types.ts";
 import { CodecError, decodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER, secretMatches } from "./peer_auth.ts";
 import { concatBytes } from "../../util/bytes.ts";
@@ -25,6 +25,8 @@ export interface RaftHandlerOptions {
   secret: string;
   /** Takes inbound messages; throws when the node cannot take them (answered 503). */
   deliver(messages: Message[]): void;
+  /** A `/stream` that carried messages from `from` ended (see `PeerListenerOptions`). */
+  onStreamEnd?(from: NodeId): void;
   /** Path prefix the handler is mounted under; default "/raft". */
   pathPrefix?: string;
   /** Largest accepted request body; default 64 MiB. */
@@ -68,10 +70,15 @@ export function createRaftHandler(
     const chunks = new ChunkReader(req.body);
     const splitter = new FrameSplitter(bodyBytesMax);
     let dropped = 0;
+    let from: NodeId | null = null;
+    const deliver = (messages: Message[]) => {
+      if (messages.length > 0) from = messages[messages.length - 1].from;
+      options.deliver(messages);
+    };
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
         for (const frame of splitter.push(chunk)) {
-          const outcome = deliverFrame(frame, options.deliver);
+          const outcome = deliverFrame(frame, deliver);
           if (outcome === "stopped") {
             // A stopped node ends the stream, so that servers can shut down and senders
             // reconnect later.
@@ -86,6 +93,8 @@ export function createRaftHandler(
       if (err instanceof FrameTooLarge) return problem(413, "RAFT_BODY_TOO_LARGE", err.message);
       if (err instanceof CodecError) return problem(400, err.code, err.message);
       return problem(400, "RAFT_STREAM_BROKEN", String(err));
+    } finally {
+      if (from !== null) options.onStreamEnd?.(from);
     }
     if (dropped > 0) logger.warn("Dropped {dropped} streamed messages", { dropped });
     return new Response(null, { status: 204 });
