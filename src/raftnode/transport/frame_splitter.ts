@@ -54,6 +54,15 @@ export class FrameSplitter {
   }
 }
 
+/**
+ * A zero-length frame: the sender is ending this stream by choice and lives on (it replaces
+ * streams every few seconds), so the receiver must not take the stream's end for the sender's
+ * death. A process that dies, or a connection that breaks, ends a stream without one.
+ */
+export function stayingAliveRecord(): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(4);
+}
+
 /** One frame as written on a stream: its length, then its bytes. */
 export function lengthPrefixed(frame: Uint8Array): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(4 + frame.length);

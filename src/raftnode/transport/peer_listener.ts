@@ -10,7 +10,9 @@
  *
  * Protocol, after connecting: a hello frame, `[u32 bytes][UTF-8 JSON {"v":1,"secret":"…"}]` of
  * at most HELLO_BYTES_MAX bytes, then `[u32 bytes][frame]` records (`message_codec.ts`) until the
- * sender closes its side; the listener then closes too. A refused hello, an oversized or
+ * sender closes its side; the listener then closes too. A zero-length record just before the
+ * end says the sender is replacing the stream and lives (`stayingAliveRecord`); a stream that
+ * ends without one is reported (`onStreamEnd`). A refused hello, an oversized or
  * malformed frame, or a stopped node gets one JSON error line, `{"error":{"code","message"}}`,
  * and the connection closed. Nothing else is ever written back: acknowledgements travel on the
  * other member's own stream.
@@ -44,9 +46,10 @@ export interface PeerListenerOptions {
   /** Takes inbound messages; throws when the node cannot take them (see `deliverFrame`). */
   deliver(messages: Message[]): void;
   /**
-   * A stream that carried messages from `from` ended: its sender closed it or the connection
-   * broke (a process killed with -9 closes its sockets at once). Not called once this listener
-   * is closed.
+   * A stream that carried messages from `from` ended without the sender saying it lives on
+   * (`stayingAliveRecord`, sent when it replaces a stream): the sender died (a process killed
+   * with -9 closes its sockets at once), stopped, or the connection broke. Not called once this
+   * listener is closed.
    */
   onStreamEnd?(from: NodeId): void;
   /** Largest frame taken; default 64 MiB, as the HTTP route's body limit. */
@@ -62,6 +65,7 @@ export class PeerListener {
   readonly #conns = new Set<Deno.TcpConn>();
   readonly #done: Promise<void>;
   #closed = false;
+  #accepted = 0;
 
   private constructor(listener: Deno.TcpListener, private readonly o: PeerListenerOptions) {
     this.#listener = listener;
@@ -74,6 +78,11 @@ export class PeerListener {
       Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" }),
       options,
     );
+  }
+
+  /** Connections accepted since listening. */
+  get accepted(): number {
+    return this.#accepted;
   }
 
   /** The bound port. */
@@ -90,6 +99,7 @@ export class PeerListener {
           break;
         }
         conn.setNoDelay(true);
+        this.#accepted++;
         this.#conns.add(conn);
         const s = this.#serve(conn).finally(() => {
           this.#conns.delete(conn);
@@ -132,6 +142,10 @@ export class PeerListener {
             if (bad !== null) return await refuse(conn, bad.code, bad.message);
             hello = true;
             clearTimeout(helloTimer);
+            continue;
+          }
+          if (frame.length === 0) {
+            from = null; // a rotation: the sender lives (see stayingAliveRecord)
             continue;
           }
           const outcome = deliverFrame(frame, deliver);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Message } from "../../../raft/types.ts";
-import { lengthPrefixed } from "./frame_splitter.ts";
+import { lengthPrefixed, stayingAliveRecord } from "./frame_splitter.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { helloFrame, PeerListener } from "./peer_listener.ts";
 import { PeerTransport } from "./peer_transport.ts";
@@ -306,6 +306,46 @@ Deno.test("peer port: a sender's connection closing mid-stream is reported; the 
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(b.ended, ["a"], "closing the listener reported nobody");
     other.close();
+  } finally {
+    await b.close();
+  }
+});
+
+for (const peerPort of [true, false]) {
+  Deno.test(`peer ${peerPort ? "port" : "HTTP stream"}: streams replaced by a live sender are not reported as its end`, async () => {
+    const b = new Member(peerPort);
+    const t = new PeerTransport({ secret: SECRET, streamMaxAgeMs: 100, requestTimeoutMs: 400 });
+    try {
+      t.setPeer("b", b.url);
+      const deadline = performance.now() + 700;
+      let i = 0;
+      while (performance.now() < deadline) {
+        t.send([append(++i, new Uint8Array([i & 255]))]);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await until(() => b.received.length === i);
+      const streams = peerPort ? b.listener!.accepted : b.httpStreams;
+      assert.ok(streams >= 3, `the sender replaced its stream (${streams} streams)`);
+      assert.deepEqual(b.ended, [], "no replaced stream was taken for the sender's end");
+    } finally {
+      await t.close();
+      await b.close();
+    }
+  });
+}
+
+Deno.test("peer port: a stream ended by the staying-alive record names nobody", async () => {
+  const b = new Member(true);
+  try {
+    const frame = lengthPrefixed(encodeMessages([append(1, new Uint8Array([7]))]));
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: b.listener!.port });
+    await conn.write(
+      new Uint8Array([...lengthPrefixed(helloFrame(SECRET)), ...frame, ...stayingAliveRecord()]),
+    );
+    await until(() => b.received.length === 1);
+    conn.close();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(b.ended, []);
   } finally {
     await b.close();
   }

@@ -22,7 +22,7 @@ import type { Message, NodeId } from "../../../raft/types.ts";
 import { encodeMessages } from "./message_codec.ts";
 import { SECRET_HEADER } from "./peer_auth.ts";
 import { tcpPost, type TcpPostResult } from "./tcp_post.ts";
-import { lengthPrefixed } from "./frame_splitter.ts";
+import { lengthPrefixed, stayingAliveRecord } from "./frame_splitter.ts";
 import { streamToPeerPort } from "./peer_stream_client.ts";
 
 const logger = getLogger(["ctl", "raftnode", "transport"]);
@@ -44,6 +44,8 @@ export interface PeerTransportOptions {
   mode?: "stream" | "request";
   /** Bytes buffered per peer stream before messages are dropped; default 8 MiB. */
   streamBufferBytes?: number;
+  /** A stream is replaced by a fresh one after this long; default 5000 ms. */
+  streamMaxAgeMs?: number;
   /**
    * Stream to a peer's peer port (`peer_listener.ts`) when it has one, asked for on
    * `GET {prefix}/peer-port`; default true. Only for plain http peers: https stays on HTTP.
@@ -85,9 +87,10 @@ interface PeerStream {
 }
 
 /**
- * Streams are replaced after this long. A connection whose far end vanished unseen (a process
- * killed behind a proxy or a partition) can swallow small writes for minutes; a bounded life
- * guarantees that messages reach a restarted peer again within this time.
+ * Streams are replaced after this long (default of `streamMaxAgeMs`). A connection whose far end
+ * vanished unseen (a process killed behind a proxy or a partition) can swallow small writes for
+ * minutes; a bounded life guarantees that messages reach a restarted peer again within this time.
+ * A replaced stream ends with `stayingAliveRecord()`, so the peer knows its sender lives.
  */
 const STREAM_MAX_AGE_MS = 5_000;
 
@@ -108,6 +111,7 @@ export class PeerTransport {
   private readonly timeoutMs: number;
   private readonly mode: "stream" | "request";
   private readonly streamBufferBytes: number;
+  private readonly streamMaxAgeMs: number;
   private readonly inflight = new Set<Promise<void>>();
   /** Requests in flight with their start time; a watchdog aborts those past the timeout. */
   private readonly requests = new Map<AbortController, number>();
@@ -121,6 +125,7 @@ export class PeerTransport {
     this.timeoutMs = options.requestTimeoutMs ?? 5000;
     this.mode = options.mode ?? "stream";
     this.streamBufferBytes = options.streamBufferBytes ?? 8 * 1024 * 1024;
+    this.streamMaxAgeMs = options.streamMaxAgeMs ?? STREAM_MAX_AGE_MS;
   }
 
   /** Adds or updates a peer's base URL (e.g. "http://127.0.0.1:7001"). */
@@ -449,12 +454,13 @@ export class PeerTransport {
         const stream = peer.stream;
         if (stream === null) continue;
         const bufferedBytes = this.streamBufferBytes - (stream.controller.desiredSize ?? 0);
-        if (now - stream.openedAtMs > STREAM_MAX_AGE_MS) {
+        if (now - stream.openedAtMs > this.streamMaxAgeMs) {
           // Graceful: what is buffered still goes out; the next send opens a fresh stream. A
           // dead connection that never finishes is aborted after the request timeout.
           stream.rotated = true;
           peer.stream = null;
           try {
+            stream.controller.enqueue(stayingAliveRecord());
             stream.controller.close();
           } catch { /* already closed */ }
           stream.abortTimer = setTimeout(() => stream.abort.abort(), this.timeoutMs);

@@ -78,6 +78,10 @@ export function createRaftHandler(
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
         for (const frame of splitter.push(chunk)) {
+          if (frame.length === 0) {
+            from = null; // a rotation: the sender lives (see stayingAliveRecord)
+            continue;
+          }
           const outcome = deliverFrame(frame, deliver);
           if (outcome === "stopped") {
             // A stopped node ends the stream, so that servers can shut down and senders
