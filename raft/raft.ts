@@ -956,9 +956,11 @@ export class Raft {
    * its election timer has only the randomised part of the timeout left to run: a crashed leader
    * is replaced in [0, electionTicks) ticks instead of [electionTicks, 2·electionTicks).
    *
-   * A false report (the connection broke, the leader lives) costs nothing but this follower's
-   * lease: its Pre-Vote is refused by members still in theirs, and the leader's next heartbeat
-   * makes it a follower again. Ignored with `readOnly: "lease"`, whose leases must be honoured
+   * A false report (the connection broke, the leader lives) costs this follower its lease: its
+   * Pre-Vote is refused by members still in theirs, and the leader's next heartbeat makes it a
+   * follower again. False reports on a quorum at once (a sender that ended every stream while
+   * alive) can cost a needless election, so drivers report only ends a live sender would not
+   * cause. Ignored with `readOnly: "lease"`, whose leases must be honoured
    * for a full election timeout, and without Pre-Vote, where the follower's campaign would raise
    * terms and depose a live leader.
    */

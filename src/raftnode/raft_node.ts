@@ -104,6 +104,11 @@ export interface RaftNodeOptions {
    */
   commitHoldMs?: number;
   /**
+   * How long an outbound peer stream lives before a fresh one replaces it; default 5000 ms (see
+   * `PeerTransportOptions.streamMaxAgeMs`).
+   */
+  peerStreamMaxAgeMs?: number;
+  /**
    * Whether a member that is not the leader writes and fsyncs its log on the loop's own thread
    * and acknowledges before it applies (default true), instead of handing the fsync to a thread
    * pool and applying while it runs. See DESIGN.md, "A follower's fsync".
@@ -272,6 +277,7 @@ export class RaftNode {
       proposalBytesMax: options.proposalBytesMax ?? 1024 * 1024,
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
       commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
+      peerStreamMaxAgeMs: options.peerStreamMaxAgeMs ?? 5000,
       followerInlineFsync: options.followerInlineFsync ?? true,
       inlineFsyncSlowMs: options.inlineFsyncSlowMs ?? INLINE_FSYNC_SLOW_MS,
       inlineFsyncPauseMs: options.inlineFsyncPauseMs ?? INLINE_FSYNC_PAUSE_MS,
@@ -285,6 +291,7 @@ export class RaftNode {
     this.transport = new PeerTransport({
       secret: options.secret,
       pathPrefix: this.o.pathPrefix,
+      streamMaxAgeMs: this.o.peerStreamMaxAgeMs,
       onUnreachable: (peer) => this.enqueueReport(() => this.core.reportUnreachable(peer)),
       onSnapshotStatus: (peer, ok) => this.enqueueReport(() => this.core.reportSnapshot(peer, ok)),
     });

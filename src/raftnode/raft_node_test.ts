@@ -297,6 +297,35 @@ for (const [transport, viaOptions] of TRANSPORTS) {
   });
 }
 
+for (const [transport, viaOptions] of TRANSPORTS) {
+  Deno.test(`RaftNode: followers keep their leader and the term holds while peer streams are replaced (${transport})`, async () => {
+    // Streams replaced every 100 ms against a 200 ms lease (10 ticks of 20 ms): a replaced
+    // stream taken for its sender's death would cost the followers their leader, and, both
+    // losing it at once, an election.
+    const c = await LocalCluster.start(["a", "b", "c"], {
+      ...viaOptions,
+      peerStreamMaxAgeMs: 100,
+    });
+    try {
+      const leader = await c.leader();
+      assert.equal(await leader.propose(enc(1)), 1);
+      const term = leader.status().term;
+      const followers = [...c.members.values()].map((m) => m.node!).filter((n) => n !== leader);
+      let lost = 0;
+      const end = Date.now() + 1500;
+      while (Date.now() < end) {
+        for (const f of followers) if (f.status().leader !== leader.id) lost++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.equal(lost, 0, "a follower lost its leader");
+      assert.equal(leader.status().role, "leader");
+      assert.equal(leader.status().term, term);
+    } finally {
+      await c.close();
+    }
+  });
+}
+
 Deno.test("RaftNode: a proposal's local value reaches only the proposer's state machine", async () => {
   const c = await LocalCluster.start(["a", "b", "c"]);
   try {
