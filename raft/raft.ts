@@ -960,9 +960,9 @@ export class Raft {
    * Pre-Vote is refused by members still in theirs, and the leader's next heartbeat makes it a
    * follower again. False reports on a quorum at once (a sender that ended every stream while
    * alive) can cost a needless election, so drivers report only ends a live sender would not
-   * cause. Ignored with `readOnly: "lease"`, whose leases must be honoured
-   * for a full election timeout, and without Pre-Vote, where the follower's campaign would raise
-   * terms and depose a live leader.
+   * cause. Ignored with `readOnly: "lease"`, whose leases must be honoured for a full election
+   * timeout, and without Pre-Vote, where the follower's campaign would raise terms and depose a
+   * live leader.
    */
   reportPeerDisconnected(id: NodeId): void {
     if (this.role !== "follower" || this.lead !== id) return;

@@ -36,7 +36,7 @@ import type { StateMachine, StateMachineEntry } from "./state_machine.ts";
 import { SegmentLog } from "./storage/segment_log.ts";
 import { SqliteLog } from "./storage/sqlite_log.ts";
 import type { LogStore } from "./storage/types.ts";
-import { PeerTransport } from "./transport/peer_transport.ts";
+import { PeerTransport, STREAM_MAX_AGE_MS } from "./transport/peer_transport.ts";
 import { createRaftHandler } from "./transport/raft_handler.ts";
 import { PeerListener } from "./transport/peer_listener.ts";
 import { mark } from "../util/timeline.ts";
@@ -277,7 +277,7 @@ export class RaftNode {
       proposalBytesMax: options.proposalBytesMax ?? 1024 * 1024,
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
       commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
-      peerStreamMaxAgeMs: options.peerStreamMaxAgeMs ?? 5000,
+      peerStreamMaxAgeMs: options.peerStreamMaxAgeMs ?? STREAM_MAX_AGE_MS,
       followerInlineFsync: options.followerInlineFsync ?? true,
       inlineFsyncSlowMs: options.inlineFsyncSlowMs ?? INLINE_FSYNC_SLOW_MS,
       inlineFsyncPauseMs: options.inlineFsyncPauseMs ?? INLINE_FSYNC_PAUSE_MS,

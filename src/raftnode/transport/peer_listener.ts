@@ -22,7 +22,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Message, NodeId } from "../../../raft/types.ts";
 import { CodecError } from "./message_codec.ts";
 import { secretMatches } from "./peer_auth.ts";
-import { deliverFrame } from "./raft_handler.ts";
+import { InboundStream } from "./raft_handler.ts";
 import { FrameSplitter, FrameTooLarge } from "./frame_splitter.ts";
 import { writeAll } from "../../util/write_all.ts";
 
@@ -121,12 +121,8 @@ export class PeerListener {
     const splitter = new FrameSplitter((i) => i === 0 ? HELLO_BYTES_MAX : frameBytesMax);
     const buf = new Uint8Array(64 * 1024);
     let hello = false;
+    const inbound = new InboundStream(this.o.deliver);
     let dropped = 0;
-    let from: NodeId | null = null;
-    const deliver = (messages: Message[]) => {
-      if (messages.length > 0) from = messages[messages.length - 1].from;
-      this.o.deliver(messages);
-    };
     const helloTimer = setTimeout(() => {
       try {
         conn.close();
@@ -138,17 +134,13 @@ export class PeerListener {
         if (n === null) break; // the sender ended its stream
         for (const frame of splitter.push(buf.subarray(0, n))) {
           if (!hello) {
-            const bad = checkHello(frame, this.o.secret);
-            if (bad !== null) return await refuse(conn, bad.code, bad.message);
+            const refused = checkHello(frame, this.o.secret);
+            if (refused !== null) return await refuse(conn, refused.code, refused.message);
             hello = true;
             clearTimeout(helloTimer);
             continue;
           }
-          if (frame.length === 0) {
-            from = null; // a rotation: the sender lives (see stayingAliveRecord)
-            continue;
-          }
-          const outcome = deliverFrame(frame, deliver);
+          const outcome = inbound.take(frame);
           if (outcome === "stopped") {
             return await refuse(conn, "RAFT_UNAVAILABLE", "Node is stopped");
           }
@@ -167,7 +159,7 @@ export class PeerListener {
     } finally {
       clearTimeout(helloTimer);
       if (dropped > 0) logger.warn("Dropped {dropped} streamed messages", { dropped });
-      if (from !== null && !this.#closed) this.o.onStreamEnd?.(from);
+      if (inbound.sender !== null && !this.#closed) this.o.onStreamEnd?.(inbound.sender);
       try {
         conn.close();
       } catch { /* already closed */ }

@@ -92,7 +92,7 @@ interface PeerStream {
  * minutes; a bounded life guarantees that messages reach a restarted peer again within this time.
  * A replaced stream ends with `stayingAliveRecord()`, so the peer knows its sender lives.
  */
-const STREAM_MAX_AGE_MS = 5_000;
+export const STREAM_MAX_AGE_MS = 5_000;
 
 /** A peer without a peer port is asked again after this long (it may have been upgraded). */
 const PEER_PORT_RECHECK_MS = 60_000;

@@ -58,6 +58,38 @@ export function deliverFrame(
   }
 }
 
+/**
+ * One inbound stream, frame by frame, on either path (the HTTP stream route, the peer port):
+ * delivers each frame as `deliverFrame` does and remembers who sent the last messages, to be
+ * reported when the stream ends — unless the sender said it lives on with a zero-length frame
+ * (`stayingAliveRecord`, sent when it replaces a stream).
+ */
+export class InboundStream {
+  #sender: NodeId | null = null;
+  readonly #deliver: (messages: Message[]) => void;
+
+  constructor(deliver: (messages: Message[]) => void) {
+    this.#deliver = (messages) => {
+      if (messages.length > 0) this.#sender = messages[messages.length - 1].from;
+      deliver(messages);
+    };
+  }
+
+  /** As `deliverFrame`; a zero-length frame delivers nothing and clears the sender. */
+  take(frame: Uint8Array): number | "stopped" {
+    if (frame.length === 0) {
+      this.#sender = null;
+      return 0;
+    }
+    return deliverFrame(frame, this.#deliver);
+  }
+
+  /** Whom to report when the stream ends: null when nobody spoke or the sender lives on. */
+  get sender(): NodeId | null {
+    return this.#sender;
+  }
+}
+
 /** Builds the inbound handler. */
 export function createRaftHandler(
   options: RaftHandlerOptions,
@@ -69,20 +101,12 @@ export function createRaftHandler(
     if (req.body === null) return new Response(null, { status: 204 });
     const chunks = new ChunkReader(req.body);
     const splitter = new FrameSplitter(bodyBytesMax);
+    const inbound = new InboundStream(options.deliver);
     let dropped = 0;
-    let from: NodeId | null = null;
-    const deliver = (messages: Message[]) => {
-      if (messages.length > 0) from = messages[messages.length - 1].from;
-      options.deliver(messages);
-    };
     try {
       for (let chunk = await chunks.next(); chunk !== null; chunk = await chunks.next()) {
         for (const frame of splitter.push(chunk)) {
-          if (frame.length === 0) {
-            from = null; // a rotation: the sender lives (see stayingAliveRecord)
-            continue;
-          }
-          const outcome = deliverFrame(frame, deliver);
+          const outcome = inbound.take(frame);
           if (outcome === "stopped") {
             // A stopped node ends the stream, so that servers can shut down and senders
             // reconnect later.
@@ -98,7 +122,7 @@ export function createRaftHandler(
       if (err instanceof CodecError) return problem(400, err.code, err.message);
       return problem(400, "RAFT_STREAM_BROKEN", String(err));
     } finally {
-      if (from !== null) options.onStreamEnd?.(from);
+      if (inbound.sender !== null) options.onStreamEnd?.(inbound.sender);
     }
     if (dropped > 0) logger.warn("Dropped {dropped} streamed messages", { dropped });
     return new Response(null, { status: 204 });
