@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { LdbError } from "./errors.ts";
-import { openLdb, SNAPSHOT_MAX_MS } from "./reader.ts";
+import { DEFAULT_SNAPSHOT_MS, openLdb, SNAPSHOT_MAX_MS } from "./reader.ts";
 import { openWriterDatabase } from "./sqlite.ts";
 import { createTestLdb, type TestTable } from "./testing.ts";
 
@@ -128,10 +128,12 @@ Deno.test("openLdb on a missing file is ldb_unavailable; a reader cannot write",
 Deno.test("with snapshotMs, reads share one snapshot for that long, then see later commits", async () => {
   using ldb = createTestLdb([FLAGS]);
   using shared = openLdb(ldb.path, { snapshotMs: 100 });
+  using fresh = openLdb(ldb.path, { snapshotMs: 0 });
   const began = performance.now();
   assert.equal(shared.getRowByKey("fam", "flags", "a", 1)?.val, "a1");
+  assert.equal(fresh.getRowByKey("fam", "flags", "a", 1)?.val, "a1");
   const seq = ldb.upsert("fam", "flags", [{ team: "z", id: 1, val: "z1", blob: null }]);
-  assert.equal(ldb.reader.getRowByKey("fam", "flags", "z", 1)?.val, "z1", "default: fresh");
+  assert.equal(fresh.getRowByKey("fam", "flags", "z", 1)?.val, "z1", "snapshotMs 0: fresh");
   const stale = shared.getRowByKey("fam", "flags", "z", 1);
   const staleSeq = shared.lastSeq();
   if (performance.now() - began < 90) {
@@ -141,6 +143,35 @@ Deno.test("with snapshotMs, reads share one snapshot for that long, then see lat
   await new Promise((r) => setTimeout(r, 120));
   assert.equal(shared.getRowByKey("fam", "flags", "z", 1)?.val, "z1");
   assert.equal(shared.lastSeq(), seq);
+});
+
+Deno.test("by default reads share a snapshot for about a millisecond; refresh() ends it", async () => {
+  using ldb = createTestLdb([FLAGS]);
+  using reader = openLdb(ldb.path);
+  const staleFor = async (team: string): Promise<number> => {
+    const began = performance.now();
+    while (reader.getRowByKey("fam", "flags", team, 1) === undefined) {
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    return performance.now() - began;
+  };
+  // Written by another connection while the reader's snapshot is open: seen once it ends.
+  assert.ok(reader.getRowByKey("fam", "flags", "a", 1));
+  ldb.upsert("fam", "flags", [{ team: "x", id: 1, val: "x1", blob: null }]);
+  const waitedMs = await staleFor("x");
+  assert.ok(waitedMs < DEFAULT_SNAPSHOT_MS + 50, `stale for ${waitedMs} ms`);
+  // Within the millisecond the snapshot holds; refresh() lets the next read see the write.
+  reader.refresh();
+  const began = performance.now();
+  assert.ok(reader.getRowByKey("fam", "flags", "x", 1));
+  const seq = ldb.upsert("fam", "flags", [{ team: "v", id: 1, val: "v1", blob: null }]);
+  const inSnapshot = reader.lastSeq();
+  if (performance.now() - began < 0.9) { // the documented default: 1 ms
+    assert.equal(inSnapshot, seq - 1, "a commit after the shared snapshot began is not seen in it");
+  }
+  reader.refresh();
+  assert.equal(reader.getRowByKey("fam", "flags", "v", 1)?.val, "v1");
+  assert.equal(reader.lastSeq(), seq);
 });
 
 Deno.test("with snapshotMs, waitForSeq ends the snapshot: read-your-writes still holds", async () => {

@@ -20,7 +20,7 @@ export interface TestTable {
 export interface TestLdb {
   /** The LDB file. */
   path: string;
-  /** A reader opened on the file. */
+  /** A reader opened on the file (default options); `write` refreshes it, so it sees each write. */
   reader: LdbReader;
   /** Applies ops as the next ledger entry (leader timestamp `tsMs`, default now); returns its seq. */
   write(ops: LedgerOp[], tsMs?: number): number;
@@ -36,9 +36,12 @@ export function createTestLdb(tables: readonly TestTable[] = []): TestLdb {
   const dir = Deno.makeTempDirSync({ prefix: "ctl-test-ldb-" });
   const path = join(dir, "ldb.db");
   const writer = LdbWriter.open(path);
+  const reader = openLdb(path);
   const write = (ops: LedgerOp[], tsMs = Date.now()): number => {
     const seq = writer.seq + 1;
     writer.applyBatch([{ seq, ts: tsMs, family: null, ops }]);
+    // Its shared snapshot would hide this write for up to a millisecond.
+    reader.refresh();
     return seq;
   };
   const ops: LedgerOp[] = [];
@@ -55,7 +58,6 @@ export function createTestLdb(tables: readonly TestTable[] = []): TestLdb {
     }
   }
   write(ops);
-  const reader = openLdb(path);
   let closed = false;
   const close = () => {
     if (closed) return;

@@ -37,7 +37,9 @@ export interface LdbSource {
 export function openLazily(path: string): LdbSource & { close(): void } {
   let reader: LdbReader | undefined;
   return {
-    reader: () => (reader ??= openLdb(path)),
+    // A request's HTTP round trip costs far more than the read lock a shared snapshot saves, so
+    // every request reads the latest commit.
+    reader: () => (reader ??= openLdb(path, { snapshotMs: 0 })),
     close: () => reader?.close(),
   };
 }

@@ -142,6 +142,25 @@ Deno.test("?min_seq waits for the LDB to reach the seq, else 504", async () => {
   assert.equal(bad.status, 400);
 });
 
+Deno.test("a request made right after a commit sees it (the sidecar does not share snapshots)", async () => {
+  using ldb = createTestLdb([USERS]);
+  const source = openLazily(ldb.path);
+  try {
+    const app = appFor(ldb, { ldb: source });
+    const key = { key: [{ value: "now" }, { value: 1 }] };
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await post(app, "/get-row-by-key/fam/users", key)).status, 404);
+      ldb.upsert("fam", "users", [{ org: "now", id: 1, name: `n${i}`, avatar: null }]);
+      const res = await post(app, "/get-row-by-key/fam/users", key);
+      assert.equal(res.status, 200, `round ${i}`);
+      assert.equal((await res.json()).name, `n${i}`);
+      ldb.write([{ op: "delete", family: "fam", table: "users", key: { org: "now", id: 1 } }]);
+    }
+  } finally {
+    source.close();
+  }
+});
+
 Deno.test("/ping, /healthcheck and /health report readability and staleness", async () => {
   using ldb = createTestLdb([USERS]);
   assert.equal((await appFor(ldb).request("/ping")).status, 200);
