@@ -13,7 +13,8 @@
  * Reads share SQLite read transactions ("snapshots"). Beginning and ending one takes the WAL's
  * read-mark lock and releases it: two `fcntl` system calls, which on a virtual machine with costly
  * system calls are most of a point read (1.3–1.7 µs each measured on one; a read in its own
- * transaction cost 9.1 µs at the median, against 2.2 µs in a shared one). So by default the reads
+ * transaction cost 9.1 µs at the median, against 2.2 µs in a shared one; on days the same VM's
+ * system calls were cheap, the two were within a microsecond). So by default the reads
  * within `DEFAULT_SNAPSHOT_MS` (1 ms) of the first share one snapshot: they pay the lock once, see
  * one consistent state, and may miss commits made after it began. That staleness is bounded by
  * `snapshotMs` and small beside the ledger-to-LDB lag the LDB has anyway (milliseconds to tens of
@@ -310,7 +311,6 @@ export class LdbReader {
    * learned of a commit some other way than `waitForSeq` (which does this itself).
    */
   refresh(): void {
-    if (this.#closed) return;
     this.#endSnapshot();
   }
 
