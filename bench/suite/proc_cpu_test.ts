@@ -32,7 +32,12 @@ Deno.test({
       stderr: "null",
     }).spawn();
     try {
-      const found = clusterProcesses(dir);
+      // Until the child has exec'd, its command line is still this process's.
+      let found = clusterProcesses(dir);
+      for (let i = 0; i < 100 && !found.has(child.pid); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        found = clusterProcesses(dir);
+      }
       assert.equal(found.get(child.pid), "m2");
       assert.equal(found.has(Deno.pid), false);
     } finally {

@@ -292,23 +292,29 @@ export class SorStateMachine {
   #batch<T>(lastIndex: number, body: () => T, entries = 1): T {
     const db = this.#db;
     const cat = this.#catalog;
-    if (this.#uncommitted === 0) db.exec("BEGIN IMMEDIATE");
-    const sp = this.#batchSavepoint;
-    sp.begin.run();
+    // A batch that opens the transaction is undone by rolling the transaction back; only one
+    // that joins earlier batches needs a savepoint of its own (two statements fewer otherwise:
+    // 10–15 µs of a lone write's apply on the leader).
+    const sp = this.#uncommitted === 0 ? null : this.#batchSavepoint;
+    if (sp === null) db.exec("BEGIN IMMEDIATE");
+    else sp.begin.run();
     cat.deferWrites(true);
     let result: T;
     try {
       result = body();
       cat.setMeta(APPLIED_INDEX, lastIndex);
       cat.deferWrites(false);
-      sp.release.run();
+      sp?.release.run();
       this.#uncommitted += entries;
     } catch (e) {
       // Only this batch is undone: earlier ones in the transaction were applied and reported.
       if (db.isTransaction) {
-        sp.rollback.run();
-        sp.release.run();
-        if (this.#uncommitted === 0) db.exec("ROLLBACK");
+        if (sp === null) {
+          db.exec("ROLLBACK");
+        } else {
+          sp.rollback.run();
+          sp.release.run();
+        }
       } else {
         // SQLite rolled the whole transaction back (disk full, I/O error): the earlier batches
         // went with it, and the Raft loop stops on this error to re-apply them after a restart.

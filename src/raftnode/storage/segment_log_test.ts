@@ -289,7 +289,14 @@ Deno.test("SegmentLog: an inline append is written and fsynced before it returns
     const log = await SegmentLog.open(dir);
     await log.load();
     assert.equal(await settlesAtOnce(log.append(entries(1, 5), null, { inline: true })), true);
-    assert.equal(await settlesAtOnce(log.append(entries(6, 10), null)), false);
+    // A default append awaits its fdatasync on the thread pool, which on a loaded machine can
+    // now and then be over before the promise turns below are: one of several still pending is
+    // proof enough that the fsync is not done on this thread.
+    let handedOff = 0;
+    for (let i = 6; i <= 10; i++) {
+      if (!await settlesAtOnce(log.append(entries(i, i), null))) handedOff++;
+    }
+    assert.ok(handedOff > 0, "every default append was durable before it returned");
     assert.equal(
       await settlesAtOnce(log.append([], { term: 1, vote: "a", commit: 10 }, { inline: true })),
       true,
