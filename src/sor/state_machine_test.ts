@@ -761,31 +761,41 @@ Deno.test("a crash before the commit loses only uncommitted batches, and the log
   }
 });
 
+/**
+ * Applies a row, then one batch of a good mutation and a command the code cannot read (a bug,
+ * not a verdict: not a CtlError), and checks that the batch threw and left only the first row.
+ * Returns the applied index before the failed batch.
+ */
+function failBatchAfterOneRow(t: TestSor): number {
+  t.ok({ type: "create_family", family: "fam" });
+  t.ok(USERS);
+  t.registerWriter("writer1", "secret1");
+  t.ok(mutate([upsert("kept", 1)]));
+  const applied = t.sor.appliedIndex();
+  const good = t.preparedEntry(mutate([upsert("undone", 2)]), applied + 1);
+  const broken = {
+    index: applied + 2,
+    kind: "app" as const,
+    data: new Uint8Array(),
+    local: new PreparedCommand(
+      new Proxy({}, {
+        get() {
+          throw new Error("unreadable command");
+        },
+      }) as SorCommand,
+    ),
+  };
+  assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
+  assert.equal(t.sor.appliedIndex(), applied);
+  assert.deepEqual(rows(t), [{ id: "kept", n: "1" }]);
+  return applied;
+}
+
 Deno.test("a batch that opens the transaction and fails unexpectedly leaves nothing behind", () => {
   // commitEveryMs 0: every batch commits, so each one opens the transaction (no savepoint).
   const t = new TestSor({ commitEveryMs: 0 });
   try {
-    t.ok({ type: "create_family", family: "fam" });
-    t.ok(USERS);
-    t.registerWriter("writer1", "secret1");
-    t.ok(mutate([upsert("kept", 1)]));
-    const applied = t.sor.appliedIndex();
-    const good = t.preparedEntry(mutate([upsert("undone", 2)]), applied + 1);
-    const broken = {
-      index: applied + 2,
-      kind: "app" as const,
-      data: new Uint8Array(),
-      local: new PreparedCommand(
-        new Proxy({}, {
-          get() {
-            throw new Error("unreadable command");
-          },
-        }) as SorCommand,
-      ),
-    };
-    assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
-    assert.equal(t.sor.appliedIndex(), applied);
-    assert.deepEqual(rows(t), [{ id: "kept", n: "1" }]);
+    const applied = failBatchAfterOneRow(t);
     assert.equal(committedIndex(t.path), applied);
     // The Raft loop would stop here; a retry of the same entries, minus the bug, applies cleanly.
     const again = t.preparedEntry(mutate([upsert("later", 3)]), applied + 1);
@@ -800,28 +810,7 @@ Deno.test("a batch that opens the transaction and fails unexpectedly leaves noth
 Deno.test("a batch that fails unexpectedly undoes itself only, not the open transaction's others", () => {
   const t = new TestSor({ commitEveryMs: 3_600_000 });
   try {
-    t.ok({ type: "create_family", family: "fam" });
-    t.ok(USERS);
-    t.registerWriter("writer1", "secret1");
-    t.ok(mutate([upsert("kept", 1)]));
-    const applied = t.sor.appliedIndex();
-    const good = t.preparedEntry(mutate([upsert("undone", 2)]), applied + 1);
-    // A command the code cannot read: a bug, not a verdict (not a CtlError).
-    const broken = {
-      index: applied + 2,
-      kind: "app" as const,
-      data: new Uint8Array(),
-      local: new PreparedCommand(
-        new Proxy({}, {
-          get() {
-            throw new Error("unreadable command");
-          },
-        }) as SorCommand,
-      ),
-    };
-    assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
-    assert.equal(t.sor.appliedIndex(), applied);
-    assert.deepEqual(rows(t), [{ id: "kept", n: "1" }]);
+    const applied = failBatchAfterOneRow(t);
     assert.equal(committedIndex(t.path), applied, "the earlier batches were committed intact");
   } finally {
     t.dispose();
