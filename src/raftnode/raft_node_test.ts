@@ -683,7 +683,7 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
   assert.ok(after >= 350, `acknowledged after the apply, the write took ${Math.round(after)} ms`);
 });
 
-Deno.test("RaftNode: followers append inline, leaders never; a slow inline append sends the next ones to the thread pool for a while", async () => {
+Deno.test("RaftNode: followers append inline, leaders never; three slow inline appends in a row send the next ones to the thread pool for a while", async () => {
   const c = await LocalCluster.start(["a", "b", "c"], {
     tickMs: 50,
     electionTicks: 20,
@@ -701,17 +701,35 @@ Deno.test("RaftNode: followers append inline, leaders never; a slow inline appen
     await until("the follower to append", () => log.inline.length > from);
     assert.ok(log.inline.slice(from).every((x) => x), `follower appends inline: ${log.inline}`);
 
-    log.inlineDelayMs = 150; // one slow fsync
+    // One slow fsync (as when the next segment's file is zero-filled just after a start) is
+    // not a slow disk: appends stay inline.
+    log.inlineDelayMs = 150;
     let seen = log.inline.length;
     await leader.propose(enc(1));
     await until("the slow append", () => log.inline.length > seen);
+    log.inlineDelayMs = 0;
+    seen = log.inline.length;
+    for (let i = 0; i < 3; i++) await leader.propose(enc(1));
+    await until("the follower to append again", () => log.inline.length > seen);
+    assert.ok(
+      log.inline.slice(seen).every((x) => x),
+      `after one slow append, appends stay inline: ${log.inline.slice(seen)}`,
+    );
+
+    // Three in a row are: the next appends go to the thread pool.
+    log.inlineDelayMs = 150;
+    for (let i = 0; i < 3; i++) {
+      const n = log.inline.length;
+      await leader.propose(enc(1));
+      await until(`slow append ${i + 1}`, () => log.inline.length > n);
+    }
     log.inlineDelayMs = 0;
     seen = log.inline.length;
     for (let i = 0; i < 5; i++) await leader.propose(enc(1));
     await until("the follower to append again", () => log.inline.length > seen);
     assert.ok(
       log.inline.slice(seen).every((x) => !x),
-      `after a slow one, appends go to the thread pool: ${log.inline.slice(seen)}`,
+      `after three slow ones, appends go to the thread pool: ${log.inline.slice(seen)}`,
     );
 
     await new Promise((r) => setTimeout(r, 800)); // the pause is over

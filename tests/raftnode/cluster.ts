@@ -153,6 +153,16 @@ export class Member {
     return await res.json();
   }
 
+  /** The last `lines` lines of this member's log (stderr of every start), or why not. */
+  async logTail(lines = 30): Promise<string> {
+    try {
+      return (await Deno.readTextFile(`${this.dataDir}.log`)).trimEnd().split("\n").slice(-lines)
+        .join("\n");
+    } catch (err) {
+      return `(unreadable: ${err})`;
+    }
+  }
+
   async dump(): Promise<{ appliedIndex: number; kv: Record<string, string> }> {
     const res = await fetch(`${this.url}/dump`, { signal: AbortSignal.timeout(5000) });
     return await res.json();
@@ -224,6 +234,7 @@ export class Cluster {
   /** Waits until a running member is leader and the others that answer agree. */
   async waitLeader(timeoutMs = 5000, among?: Member[]): Promise<Member> {
     const deadline = Date.now() + timeoutMs;
+    let seen: string[] = [];
     while (Date.now() < deadline) {
       const group = among ?? this.running();
       const statuses = await Promise.all(group.map((m) => m.status().catch(() => null)));
@@ -234,9 +245,16 @@ export class Cluster {
         const agree = statuses.every((s) => s === null || s.leader === leaderId || s.term < term);
         if (agree) return this.get(leaderId);
       }
+      seen = group.map((m, i) => `${m.id}: ${JSON.stringify(statuses[i])}`);
       await sleep(20);
     }
-    throw new Error(`no leader within ${timeoutMs} ms`);
+    // What each member said last and logged last: a rare failure is otherwise gone with the data.
+    const logs = await Promise.all(
+      [...this.members.values()].map(async (m) => `--- ${m.id}.log (end)\n${await m.logTail()}`),
+    );
+    throw new Error(
+      `no leader within ${timeoutMs} ms; last statuses:\n${seen.join("\n")}\n${logs.join("\n")}`,
+    );
   }
 
   /**
