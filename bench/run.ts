@@ -23,7 +23,7 @@ import Table from "cli-table3";
 import { type LoggedProcess, reflector } from "../tests/system/harness.ts";
 import { benchBootstrap } from "./suite/bootstrap.ts";
 import { benchBreakdown } from "./suite/breakdown.ts";
-import { probeFsync } from "./suite/fsync_probe.ts";
+import { probeFsync, probeFsyncDuringZeroFill } from "./suite/fsync_probe.ts";
 import { probeSorApply } from "./suite/sor_apply_probe.ts";
 import { benchFailover } from "./suite/failover.ts";
 import { benchReader, benchSidecar } from "./suite/local.ts";
@@ -192,6 +192,18 @@ async function main(): Promise<void> {
           p99: r.p99Ms,
           n: o.quick ? 100 : 400,
           note: "context for the write figures: what one durable append costs on this disk",
+        });
+      }
+      for (const r of await probeFsyncDuringZeroFill(dir, o.quick ? 2 : 10, 200)) {
+        results.push({
+          bench: "disk",
+          name: `disk: 200-byte preallocated append ${r.mode}`,
+          unit: "ms",
+          median: r.p50Ms,
+          p99: r.p99Ms,
+          n: r.n,
+          note: `appends 1 ms apart, blocking calls; worst ${fmt(r.maxMs)} ms: what a segment ` +
+            "roll-over (and a member's start) does to the log's fsync",
         });
       }
     }

@@ -4,11 +4,15 @@
  * inside a preallocated file, then fdatasync: no file-size change, so no metadata journal
  * commit). Each mode writes `--n` records of `--bytes` bytes, each followed by fdatasync.
  *
- *   deno run -A bench/suite/fsync_probe.ts [--n 500] [--bytes 200] [--dir DIR]
+ * Then the same append while the next segment's file is zero-filled beside it, paced as ctl does
+ * it and with one fsync at the end (`--fills` segments each).
+ *
+ *   deno run -A bench/suite/fsync_probe.ts [--n 500] [--bytes 200] [--fills 10] [--dir DIR]
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { quantile, sorted } from "./stats.ts";
+import { zeroFillFile } from "../../src/raftnode/storage/segment_log.ts";
 
 export interface ProbeResult {
   mode: string;
@@ -65,12 +69,82 @@ export async function probeFsync(dir: string, n: number, bytes: number): Promise
   return results;
 }
 
+/**
+ * A log append (200 bytes into a preallocated file, writeSync + syncDataSync, 1 ms apart) while
+ * the next 16 MiB segment is zero-filled beside it, `fills` times: with ctl's paced zero-fill
+ * (`zeroFillFile`: an fdatasync every MiB), and with one fsync at the end as before, when the
+ * append queued behind all 16 MiB of writeback.
+ */
+export async function probeFsyncDuringZeroFill(
+  dir: string,
+  fills: number,
+  bytes: number,
+): Promise<(ProbeResult & { maxMs: number; n: number })[]> {
+  const segmentBytes = 16 * 1024 * 1024;
+  const record = new Uint8Array(bytes).fill(0x61);
+  const oneFsyncAtTheEnd = async (path: string, n: number) => {
+    const f = await Deno.open(path, { write: true, create: true, truncate: true });
+    const chunk = new Uint8Array(1 << 20);
+    for (let at = 0; at < n; at += chunk.length) await f.write(chunk);
+    await f.sync();
+    f.close();
+  };
+  const results: (ProbeResult & { maxMs: number; n: number })[] = [];
+  for (
+    const [mode, fill] of [
+      ["during a 16 MiB zero-fill, fdatasync every MiB (ctl)", zeroFillFile],
+      ["during a 16 MiB zero-fill, one fsync at the end", oneFsyncAtTheEnd],
+    ] as const
+  ) {
+    const logPath = join(dir, "probe-log.bin");
+    const log = await Deno.open(logPath, { read: true, write: true, create: true, truncate: true });
+    const times: number[] = [];
+    try {
+      await log.write(new Uint8Array(1 << 20));
+      await log.sync();
+      let at = 0;
+      for (let i = 0; i < fills; i++) {
+        let done = false;
+        const filling = fill(join(dir, "probe-spare.bin"), segmentBytes).then(() => {
+          done = true;
+        });
+        while (!done) {
+          const t0 = performance.now();
+          log.seekSync(at, Deno.SeekMode.Start);
+          log.writeSync(record);
+          log.syncDataSync();
+          times.push(performance.now() - t0);
+          at = (at + bytes) % (1 << 20);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        await filling;
+        // A roll-over renames the spare away, so each fill starts a new file, as here.
+        await Deno.remove(join(dir, "probe-spare.bin"));
+      }
+    } finally {
+      log.close();
+      await Deno.remove(logPath);
+      await Deno.remove(join(dir, "probe-spare.bin")).catch(() => {});
+    }
+    const s = sorted(times);
+    results.push({
+      mode,
+      p50Ms: quantile(s, 0.5),
+      p99Ms: quantile(s, 0.99),
+      maxMs: s[s.length - 1],
+      n: s.length,
+    });
+  }
+  return results;
+}
+
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
       n: { type: "string", default: "500" },
       bytes: { type: "string", default: "200" },
+      fills: { type: "string", default: "10" },
       dir: { type: "string" },
     },
   });
@@ -79,6 +153,14 @@ if (import.meta.main) {
     for (const r of await probeFsync(dir, Number(values.n), Number(values.bytes))) {
       console.log(
         `${r.mode.padEnd(44)} p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms`,
+      );
+    }
+    for (
+      const r of await probeFsyncDuringZeroFill(dir, Number(values.fills), Number(values.bytes))
+    ) {
+      console.log(
+        `${r.mode.padEnd(54)} p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  ` +
+          `max ${r.maxMs.toFixed(3)} ms`,
       );
     }
   } finally {

@@ -55,8 +55,8 @@ const COMMIT_HOLD_MS = 1;
 const INLINE_FSYNC_SLOW_MS = 10;
 /**
  * Slow inline appends in a row that send the next ones to the thread pool. One is not enough:
- * the next segment's file is zero-filled in the background (64 MiB, then fsynced) just after a
- * member starts, and an fdatasync queued behind that writeback took 11–17 ms here, which paused
+ * the next segment's file was zero-filled in the background just after a member starts (16 MiB,
+ * then one fsync), and an fdatasync queued behind that writeback took 11–17 ms here, which paused
  * inline appends for the first 10 s of every cluster (and of every benchmark run).
  */
 const INLINE_FSYNC_SLOW_IN_A_ROW = 3;

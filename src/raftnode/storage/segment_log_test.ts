@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import type { Entry } from "../../../raft/types.ts";
-import { SegmentLog } from "./segment_log.ts";
+import { SegmentLog, zeroFillFile } from "./segment_log.ts";
 import { encodeSnapshotFile, SnapshotFiles, WORKER_WRITE_MIN_BYTES } from "./snapshot_files.ts";
 import { overwriteAt as overwrite, segmentDataEnd as dataEnd } from "./testing.ts";
 
@@ -308,3 +308,18 @@ Deno.test("SegmentLog: an inline append is written and fsynced before it returns
     assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 10 });
     await reopened.close();
   }));
+
+Deno.test("zeroFillFile: a new segment's file is exactly the size asked, all zeros, over old bytes too", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/spare`;
+    await Deno.writeFile(path, new Uint8Array(3 << 20).fill(0xab)); // longer, and not zeros
+    const bytes = 2 * 1024 * 1024 + 12_345; // the last MiB is a partial one
+    await zeroFillFile(path, bytes);
+    const data = await Deno.readFile(path);
+    assert.equal(data.length, bytes);
+    assert.ok(data.every((b) => b === 0), "every byte is zero");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
