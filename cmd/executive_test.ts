@@ -25,7 +25,7 @@ Deno.test("members snapshot at different points within ±20% of the threshold", 
   assert.equal(jitteredSnapshotEntries(10_000, "e1"), jitteredSnapshotEntries(10_000, "e1"));
 });
 
-Deno.test("--commit-hold, --tick, --election-ticks and --compact-keep reach the Raft node's settings", async () => {
+Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --follower-inline-fsync reach the Raft node's settings", async () => {
   const seen: Record<string, unknown>[] = [];
   const program = new Command("ctl");
   program.addCommand(buildCommand({
@@ -45,6 +45,7 @@ Deno.test("--commit-hold, --tick, --election-ticks and --compact-keep reach the 
       tickMs: 50,
       electionTicks: 10,
       commitHoldMs: 1,
+      followerInlineFsync: false,
       snapshotEntries: undefined,
       compactKeepEntries: 5000,
     },
@@ -58,5 +59,7 @@ Deno.test("--commit-hold, --tick, --election-ticks and --compact-keep reach the 
   assert.equal(await run("--compact-keep", "250", "--snapshot-entries", "1000"), 0);
   assert.equal(raftSettings(seen[3], "e1").compactKeepEntries, 250);
   assert.equal(await run("--compact-keep", "many"), 2, "not a number: a usage error");
-  assert.equal(seen.length, 4);
+  assert.equal(await run("--follower-inline-fsync"), 0);
+  assert.equal(raftSettings(seen[4], "e1").followerInlineFsync, true);
+  assert.equal(seen.length, 5);
 });

@@ -29,6 +29,7 @@ export interface ExecutiveServerOptions {
       | "tickMs"
       | "electionTicks"
       | "commitHoldMs"
+      | "followerInlineFsync"
       | "snapshotEntries"
       | "compactKeepEntries"
       | "proposalTimeoutMs"

@@ -117,8 +117,10 @@ export interface RaftNodeOptions {
   peerStreamMaxAgeMs?: number;
   /**
    * Whether a member that is not the leader writes and fsyncs its log on the loop's own thread
-   * and acknowledges before it applies (default true), instead of handing the fsync to a thread
-   * pool and applying while it runs. See DESIGN.md, "A follower's fsync".
+   * and acknowledges before it applies, instead of handing the fsync to a thread pool and
+   * applying while it runs (the default). Inline, a lone writer's commit comes sooner, but the
+   * follower's apply, and the reflectors it feeds, wait behind any slow fsync. See DESIGN.md,
+   * "A follower's fsync".
    */
   followerInlineFsync?: boolean;
   /**
@@ -287,7 +289,7 @@ export class RaftNode {
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
       commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
       peerStreamMaxAgeMs: options.peerStreamMaxAgeMs ?? STREAM_MAX_AGE_MS,
-      followerInlineFsync: options.followerInlineFsync ?? true,
+      followerInlineFsync: options.followerInlineFsync ?? false,
       inlineFsyncSlowMs: options.inlineFsyncSlowMs ?? INLINE_FSYNC_SLOW_MS,
       inlineFsyncPauseMs: options.inlineFsyncPauseMs ?? INLINE_FSYNC_PAUSE_MS,
       pathPrefix: options.pathPrefix ?? "/raft",

@@ -683,10 +683,27 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
   assert.ok(after >= 350, `acknowledged after the apply, the write took ${Math.round(after)} ms`);
 });
 
-Deno.test("RaftNode: followers append inline, leaders never; three slow inline appends in a row send the next ones to the thread pool for a while", async () => {
+Deno.test("RaftNode: by default every member appends on the thread pool, so a follower applies while its fsync runs", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"], { tickMs: 50, electionTicks: 20 });
+  try {
+    const leader = await c.leader(10_000);
+    const logs = [...c.members.values()].map((m) => m.log!);
+    const from = logs.map((l) => l.inline.length);
+    for (let i = 0; i < 3; i++) await leader.propose(enc(1));
+    await until("every member to append", () => logs.every((l, i) => l.inline.length > from[i]));
+    for (const [i, l] of logs.entries()) {
+      assert.ok(l.inline.slice(from[i]).every((x) => !x), `no inline appends: ${l.inline}`);
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: with followerInlineFsync, followers append inline, leaders never; three slow inline appends in a row send the next ones to the thread pool for a while", async () => {
   const c = await LocalCluster.start(["a", "b", "c"], {
     tickMs: 50,
     electionTicks: 20,
+    followerInlineFsync: true,
     inlineFsyncSlowMs: 100, // well above a real fsync here, even on a busy machine
     inlineFsyncPauseMs: 700,
   });
