@@ -20,6 +20,13 @@ export interface ProbeResult {
   p99Ms: number;
 }
 
+/** Writes at least `bytes` zeros at `f`'s position, a MiB at a time, then one fsync. */
+async function writeZerosThenSync(f: Deno.FsFile, bytes: number): Promise<void> {
+  const chunk = new Uint8Array(1 << 20);
+  for (let written = 0; written < bytes; written += chunk.length) await f.write(chunk);
+  await f.sync();
+}
+
 export async function probeFsync(dir: string, n: number, bytes: number): Promise<ProbeResult[]> {
   const record = new Uint8Array(bytes).fill(0x61);
   const results: ProbeResult[] = [];
@@ -55,11 +62,7 @@ export async function probeFsync(dir: string, n: number, bytes: number): Promise
   await measure("append to a growing file + fdatasync", async () => {});
   // etcd's WAL: the segment is preallocated (written once, synced), appends overwrite it.
   const preallocate = async (f: Deno.FsFile) => {
-    const chunk = new Uint8Array(1 << 20);
-    for (let written = 0; written < n * bytes + (1 << 20); written += chunk.length) {
-      await f.write(chunk);
-    }
-    await f.sync();
+    await writeZerosThenSync(f, n * bytes + (1 << 20));
     await f.seek(0, Deno.SeekMode.Start);
   };
   await measure("overwrite a preallocated file + fdatasync", preallocate);
@@ -84,11 +87,13 @@ export async function probeFsyncDuringZeroFill(
   const record = new Uint8Array(bytes).fill(0x61);
   const oneFsyncAtTheEnd = async (path: string, n: number) => {
     const f = await Deno.open(path, { write: true, create: true, truncate: true });
-    const chunk = new Uint8Array(1 << 20);
-    for (let at = 0; at < n; at += chunk.length) await f.write(chunk);
-    await f.sync();
-    f.close();
+    try {
+      await writeZerosThenSync(f, n);
+    } finally {
+      f.close();
+    }
   };
+  const sparePath = join(dir, "probe-spare.bin");
   const results: (ProbeResult & { maxMs: number; n: number })[] = [];
   for (
     const [mode, fill] of [
@@ -100,12 +105,11 @@ export async function probeFsyncDuringZeroFill(
     const log = await Deno.open(logPath, { read: true, write: true, create: true, truncate: true });
     const times: number[] = [];
     try {
-      await log.write(new Uint8Array(1 << 20));
-      await log.sync();
+      await writeZerosThenSync(log, 1 << 20);
       let at = 0;
       for (let i = 0; i < fills; i++) {
         let done = false;
-        const filling = fill(join(dir, "probe-spare.bin"), segmentBytes).then(() => {
+        const filling = fill(sparePath, segmentBytes).then(() => {
           done = true;
         });
         while (!done) {
@@ -119,12 +123,12 @@ export async function probeFsyncDuringZeroFill(
         }
         await filling;
         // A roll-over renames the spare away, so each fill starts a new file, as here.
-        await Deno.remove(join(dir, "probe-spare.bin"));
+        await Deno.remove(sparePath);
       }
     } finally {
       log.close();
       await Deno.remove(logPath);
-      await Deno.remove(join(dir, "probe-spare.bin")).catch(() => {});
+      await Deno.remove(sparePath).catch(() => {});
     }
     const s = sorted(times);
     results.push({

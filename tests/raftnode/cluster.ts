@@ -234,7 +234,7 @@ export class Cluster {
   /** Waits until a running member is leader and the others that answer agree. */
   async waitLeader(timeoutMs = 5000, among?: Member[]): Promise<Member> {
     const deadline = Date.now() + timeoutMs;
-    let seen: string[] = [];
+    let last: { group: Member[]; statuses: (HostStatus | null)[] } = { group: [], statuses: [] };
     while (Date.now() < deadline) {
       const group = among ?? this.running();
       const statuses = await Promise.all(group.map((m) => m.status().catch(() => null)));
@@ -245,13 +245,14 @@ export class Cluster {
         const agree = statuses.every((s) => s === null || s.leader === leaderId || s.term < term);
         if (agree) return this.get(leaderId);
       }
-      seen = group.map((m, i) => `${m.id}: ${JSON.stringify(statuses[i])}`);
+      last = { group, statuses };
       await sleep(20);
     }
     // What each member said last and logged last: a rare failure is otherwise gone with the data.
     const logs = await Promise.all(
       [...this.members.values()].map(async (m) => `--- ${m.id}.log (end)\n${await m.logTail()}`),
     );
+    const seen = last.group.map((m, i) => `${m.id}: ${JSON.stringify(last.statuses[i])}`);
     throw new Error(
       `no leader within ${timeoutMs} ms; last statuses:\n${seen.join("\n")}\n${logs.join("\n")}`,
     );
