@@ -64,7 +64,7 @@ export function raftSettings(
     tickMs: Number(opts.tick),
     electionTicks: Number(opts.electionTicks),
     commitHoldMs: Number(opts.commitHold),
-    followerInlineFsync: opts.followerInlineFsync === true,
+    followerFsyncWaitMs: Number(opts.followerFsyncWait),
     snapshotEntries: jitteredSnapshotEntries(Number(opts.snapshotEntries), memberId),
     compactKeepEntries: Number(opts.compactKeep),
   };
@@ -189,11 +189,13 @@ export const executiveCommand: CommandSpec = {
       default: "1ms",
     },
     {
-      name: "follower-inline-fsync",
-      type: "bool",
-      help: "as a follower, fsync the Raft log on the main thread and acknowledge before " +
-        "applying: a lone writer's commit comes ~0.1 ms sooner, but this member's apply (and " +
-        "the reflectors streaming from it) waits behind any slow fsync",
+      name: "follower-fsync-wait",
+      type: "duration",
+      help: "as a follower, how long to wait on the main thread for the Raft log's fsync, to " +
+        "acknowledge before applying (a lone writer's commit comes ~0.1 ms sooner); a slower " +
+        "fsync lets the apply, and the reflectors streaming from this member, go first " +
+        "(0: never wait there)",
+      default: "1ms",
     },
     {
       name: "election-ticks",

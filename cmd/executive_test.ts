@@ -25,7 +25,7 @@ Deno.test("members snapshot at different points within ±20% of the threshold", 
   assert.equal(jitteredSnapshotEntries(10_000, "e1"), jitteredSnapshotEntries(10_000, "e1"));
 });
 
-Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --follower-inline-fsync reach the Raft node's settings", async () => {
+Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --follower-fsync-wait reach the Raft node's settings", async () => {
   const seen: Record<string, unknown>[] = [];
   const program = new Command("ctl");
   program.addCommand(buildCommand({
@@ -45,7 +45,7 @@ Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --followe
       tickMs: 50,
       electionTicks: 10,
       commitHoldMs: 1,
-      followerInlineFsync: false,
+      followerFsyncWaitMs: 1,
       snapshotEntries: undefined,
       compactKeepEntries: 5000,
     },
@@ -59,7 +59,9 @@ Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --followe
   assert.equal(await run("--compact-keep", "250", "--snapshot-entries", "1000"), 0);
   assert.equal(raftSettings(seen[3], "e1").compactKeepEntries, 250);
   assert.equal(await run("--compact-keep", "many"), 2, "not a number: a usage error");
-  assert.equal(await run("--follower-inline-fsync"), 0);
-  assert.equal(raftSettings(seen[4], "e1").followerInlineFsync, true);
-  assert.equal(seen.length, 5);
+  assert.equal(await run("--follower-fsync-wait", "0"), 0);
+  assert.equal(raftSettings(seen[4], "e1").followerFsyncWaitMs, 0);
+  assert.equal(await run("--follower-fsync-wait", "3ms"), 0);
+  assert.equal(raftSettings(seen[5], "e1").followerFsyncWaitMs, 3);
+  assert.equal(seen.length, 6);
 });

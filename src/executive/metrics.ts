@@ -149,14 +149,31 @@ export class ExecutiveMetrics {
         return log.kind;
       },
       load: () => log.load(),
-      append: async (entries, hardState, options) => {
+      append: async (entries, hardState) => {
         const end = histogram.startTimer();
         try {
-          await log.append(entries, hardState, options);
+          await log.append(entries, hardState);
         } finally {
           end();
         }
       },
+      ...(log.appendWaiting
+        ? {
+          appendWaiting: (entries, hardState, waitMs) => {
+            const end = histogram.startTimer();
+            let appended: true | Promise<void>;
+            try {
+              appended = log.appendWaiting!(entries, hardState, waitMs);
+            } catch (e) {
+              end();
+              throw e;
+            }
+            if (appended === true) end();
+            else appended.then(() => end(), () => end());
+            return appended;
+          },
+        }
+        : {}),
       saveSnapshot: (s) => log.saveSnapshot(s),
       saveSnapshotFromFile: (meta, head, path) => log.saveSnapshotFromFile(meta, head, path),
       installSnapshot: (s) => log.installSnapshot(s),

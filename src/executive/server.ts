@@ -29,7 +29,7 @@ export interface ExecutiveServerOptions {
       | "tickMs"
       | "electionTicks"
       | "commitHoldMs"
-      | "followerInlineFsync"
+      | "followerFsyncWaitMs"
       | "snapshotEntries"
       | "compactKeepEntries"
       | "proposalTimeoutMs"
@@ -89,9 +89,9 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
   });
   const deps: ExecutiveDeps = {
     ...raftDeps,
-    propose: async (cmd) => {
+    propose: async (cmd, mutation) => {
       try {
-        const result = await raftDeps.propose(cmd);
+        const result = await raftDeps.propose(cmd, mutation);
         metrics.proposal(result.ok ? "ok" : "rejected");
         return result;
       } catch (e) {

@@ -51,17 +51,8 @@ const PUMP_TURNS = 2;
 
 /** Default of `RaftNodeOptions.commitHoldMs`. */
 const COMMIT_HOLD_MS = 1;
-/** Default of `RaftNodeOptions.inlineFsyncSlowMs`. */
-const INLINE_FSYNC_SLOW_MS = 10;
-/**
- * Slow inline appends in a row that send the next ones to the thread pool. One is not enough:
- * the next segment's file was zero-filled in the background just after a member starts (16 MiB,
- * then one fsync), and an fdatasync queued behind that writeback took 11–17 ms here, which paused
- * inline appends for the first 10 s of every cluster (and of every benchmark run).
- */
-const INLINE_FSYNC_SLOW_IN_A_ROW = 3;
-/** Default of `RaftNodeOptions.inlineFsyncPauseMs`. */
-const INLINE_FSYNC_PAUSE_MS = 10_000;
+/** Default of `RaftNodeOptions.followerFsyncWaitMs`. */
+const FOLLOWER_FSYNC_WAIT_MS = 1;
 
 /** How to start a node. */
 export interface RaftNodeOptions {
@@ -116,20 +107,15 @@ export interface RaftNodeOptions {
    */
   peerStreamMaxAgeMs?: number;
   /**
-   * Whether a member that is not the leader writes and fsyncs its log on the loop's own thread
-   * and acknowledges before it applies, instead of handing the fsync to a thread pool and
-   * applying while it runs (the default). Inline, a lone writer's commit comes sooner, but the
-   * follower's apply, and the reflectors it feeds, wait behind any slow fsync. See DESIGN.md,
-   * "A follower's fsync".
+   * How long a member that is not the leader waits on the loop's own thread for its log's
+   * fsync (which runs on the log's own thread, `LogStore.appendWaiting`) before it applies
+   * what is committed meanwhile; default 1 ms. Done within that time, it acknowledges first and
+   * applies after, so the leader's commit waits for this member's disk alone; slower (a busy
+   * disk), it applies while the fsync finishes, so the reflectors it feeds do not wait behind
+   * the disk. 0: wait through the event loop and apply meanwhile, as a leader always does. See
+   * DESIGN.md, "A follower's fsync".
    */
-  followerInlineFsync?: boolean;
-  /**
-   * Three inline appends in a row slower than this (a slow or failing disk) send the next ones
-   * to the thread pool for `inlineFsyncPauseMs`, so that the member keeps serving meanwhile;
-   * default 10 ms and 10 s.
-   */
-  inlineFsyncSlowMs?: number;
-  inlineFsyncPauseMs?: number;
+  followerFsyncWaitMs?: number;
   /** Inbound messages queued before peers are told to back off (503); default 100000. */
   inboxMessagesMax?: number;
   /** Prefix the handler is mounted under on every member; default "/raft". */
@@ -236,10 +222,6 @@ export class RaftNode {
   private stopped = false;
   /** A commit-only hard state not yet written (see handleReady). */
   private unwrittenHardState: HardState | null = null;
-  /** performance.now() until which appends stay off the loop's thread after slow inline ones. */
-  private inlineFsyncPausedUntil = 0;
-  /** Inline appends in a row slower than `inlineFsyncSlowMs`. */
-  private slowInlineAppends = 0;
   private wakeUp: (() => void) | null = null;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private loop: Promise<void> = Promise.resolve();
@@ -289,9 +271,7 @@ export class RaftNode {
       inboxMessagesMax: options.inboxMessagesMax ?? 100_000,
       commitHoldMs: options.commitHoldMs ?? COMMIT_HOLD_MS,
       peerStreamMaxAgeMs: options.peerStreamMaxAgeMs ?? STREAM_MAX_AGE_MS,
-      followerInlineFsync: options.followerInlineFsync ?? false,
-      inlineFsyncSlowMs: options.inlineFsyncSlowMs ?? INLINE_FSYNC_SLOW_MS,
-      inlineFsyncPauseMs: options.inlineFsyncPauseMs ?? INLINE_FSYNC_PAUSE_MS,
+      followerFsyncWaitMs: options.followerFsyncWaitMs ?? FOLLOWER_FSYNC_WAIT_MS,
       pathPrefix: options.pathPrefix ?? "/raft",
     };
     this.applied = applied;
@@ -778,14 +758,13 @@ export class RaftNode {
     } else if (rd.entries.length > 0 || rd.hardState !== null) {
       const hardState = rd.hardState ?? this.unwrittenHardState;
       this.unwrittenHardState = null;
-      if (this.appendInline()) {
-        // Durable once this returns: acknowledge now and apply after, so that the leader's
-        // commit waits for this member's disk alone, not for its apply as well.
-        const started = performance.now();
-        const appended = this.log.append(rd.entries, hardState, { inline: true });
-        const tookMs = performance.now() - started;
-        await appended;
-        this.noteInlineAppend(tookMs);
+      const waitMs = this.role === "leader" ? 0 : this.o.followerFsyncWaitMs;
+      const appended = waitMs > 0 && this.log.appendWaiting !== undefined
+        ? this.log.appendWaiting(rd.entries, hardState, waitMs)
+        : this.log.append(rd.entries, hardState);
+      if (appended === true) {
+        // Durable already: acknowledge now and apply after, so that the leader's commit waits
+        // for this member's disk alone, not for its apply as well.
         this.recordDurable(rd);
         sentAfterPersist = true;
         if (this.sendAfterPersist(rd)) {
@@ -794,7 +773,8 @@ export class RaftNode {
           for (let i = 0; i < PUMP_TURNS; i++) await Promise.resolve();
         }
       } else {
-        persisting = this.log.append(rd.entries, hardState);
+        // The fsync is still running (a leader's always is): apply meanwhile.
+        persisting = appended;
       }
     }
     // A leader applies while its fsync runs, as etcd's server does: committed entries are on a
@@ -823,36 +803,6 @@ export class RaftNode {
     this.core.advance(rd);
     this.settleWaiters();
     await this.maybeSnapshot();
-  }
-
-  /**
-   * Does this Ready's append run on the loop's thread? Only off the leader: a leader's loop
-   * overlaps its own fsync with sending, stepping acknowledgements and applying, and under load
-   * that overlap is its throughput; a follower's acknowledgement is what a commit waits for.
-   */
-  private appendInline(): boolean {
-    return this.o.followerInlineFsync && this.role !== "leader" &&
-      performance.now() >= this.inlineFsyncPausedUntil;
-  }
-
-  private noteInlineAppend(tookMs: number): void {
-    if (tookMs <= this.o.inlineFsyncSlowMs) {
-      this.slowInlineAppends = 0;
-      return;
-    }
-    if (++this.slowInlineAppends < INLINE_FSYNC_SLOW_IN_A_ROW) return;
-    this.slowInlineAppends = 0;
-    this.inlineFsyncPausedUntil = performance.now() + this.o.inlineFsyncPauseMs;
-    logger.warn(
-      "Member {id}: {count} log appends in a row took over {slowMs} ms on the loop's thread (the last {tookMs} ms); appends go to the thread pool for the next {pauseMs} ms",
-      {
-        id: this.id,
-        count: INLINE_FSYNC_SLOW_IN_A_ROW,
-        slowMs: this.o.inlineFsyncSlowMs,
-        tookMs: Math.round(tookMs),
-        pauseMs: this.o.inlineFsyncPauseMs,
-      },
-    );
   }
 
   /** Tells the core's storage that a Ready's hard state and entries are on disk. */

@@ -99,13 +99,18 @@ class FailingSnapshotCounter extends SlowSnapshotCounter {
 
 /**
  * Counts appends that reach the log store (one append = one fsync) and snapshot reads, records
- * which appends were asked to run inline, and can make inline appends slow (a slow disk).
+ * which appends the caller waited for on its own thread (`appendWaiting`), and can make those
+ * fsyncs outlast the wait (a busy disk).
  */
 class CountingLog implements LogStore {
   appends = 0;
   snapshotReads = 0;
-  readonly inline: boolean[] = [];
-  inlineDelayMs = 0;
+  /** Per append: whether it came through `appendWaiting`. */
+  readonly waited: boolean[] = [];
+  /** From 1: `appendWaiting` returns a promise, durable this much later. */
+  slowFsyncMs = 0;
+  /** `appendWaiting` appends whose slow fsync is still running. */
+  slowFsyncsRunning = 0;
   constructor(private readonly inner: LogStore) {}
   get kind() {
     return this.inner.kind;
@@ -115,13 +120,25 @@ class CountingLog implements LogStore {
   }
   append(...args: Parameters<LogStore["append"]>) {
     this.appends++;
-    const inline = args[2]?.inline === true;
-    this.inline.push(inline);
-    if (inline && this.inlineDelayMs > 0) {
-      const until = performance.now() + this.inlineDelayMs;
-      while (performance.now() < until) { /* the disk is slow, and the caller waits */ }
-    }
+    this.waited.push(false);
     return this.inner.append(...args);
+  }
+  appendWaiting(
+    ...[entries, hardState, waitMs]: Parameters<NonNullable<LogStore["appendWaiting"]>>
+  ) {
+    this.appends++;
+    this.waited.push(true);
+    if (this.slowFsyncMs <= 0) return this.inner.appendWaiting!(entries, hardState, waitMs);
+    const slowMs = this.slowFsyncMs;
+    this.slowFsyncsRunning++;
+    return (async () => {
+      try {
+        await new Promise((r) => setTimeout(r, slowMs));
+        await this.inner.append(entries, hardState);
+      } finally {
+        this.slowFsyncsRunning--;
+      }
+    })();
   }
   saveSnapshot(...args: Parameters<LogStore["saveSnapshot"]>) {
     return this.inner.saveSnapshot(...args);
@@ -649,13 +666,13 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
   // Followers take 400 ms to apply the entry carrying 7. The next write's append brings them
   // its commit index (held back by commitHoldMs to ride along): a follower that applied before
   // acknowledging would hold that write's commit for the whole apply.
-  const latencyOfWriteAfterSlowApply = async (followerInlineFsync: boolean) => {
+  const latencyOfWriteAfterSlowApply = async (followerFsyncWaitMs: number) => {
     const c = await LocalCluster.start(["a", "b", "c"], {
       tickMs: 50,
       heartbeatTicks: 8, // a heartbeat between the two writes would bring the commit index alone
       electionTicks: 20,
       commitHoldMs: 200,
-      followerInlineFsync,
+      followerFsyncWaitMs,
     });
     try {
       const leader = await c.leader(10_000);
@@ -676,88 +693,69 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
       await c.close();
     }
   };
-  const inline = await latencyOfWriteAfterSlowApply(true);
-  assert.ok(inline < 200, `the write after the slow apply took ${Math.round(inline)} ms`);
-  // The other way round, acknowledging after the apply, is what the test tells apart.
-  const after = await latencyOfWriteAfterSlowApply(false);
+  // A wait far longer than any fsync here, even on a loaded machine: always acknowledged first.
+  const first = await latencyOfWriteAfterSlowApply(5_000);
+  assert.ok(first < 200, `the write after the slow apply took ${Math.round(first)} ms`);
+  // Not waiting, the follower applies while its fsync runs and acknowledges after both.
+  const after = await latencyOfWriteAfterSlowApply(0);
   assert.ok(after >= 350, `acknowledged after the apply, the write took ${Math.round(after)} ms`);
 });
 
-Deno.test("RaftNode: by default every member appends on the thread pool, so a follower applies while its fsync runs", async () => {
-  const c = await LocalCluster.start(["a", "b", "c"], { tickMs: 50, electionTicks: 20 });
-  try {
-    const leader = await c.leader(10_000);
-    const logs = [...c.members.values()].map((m) => m.log!);
-    const from = logs.map((l) => l.inline.length);
-    for (let i = 0; i < 3; i++) await leader.propose(enc(1));
-    await until("every member to append", () => logs.every((l, i) => l.inline.length > from[i]));
-    for (const [i, l] of logs.entries()) {
-      assert.ok(l.inline.slice(from[i]).every((x) => !x), `no inline appends: ${l.inline}`);
+Deno.test("RaftNode: followers wait for their fsync on the loop's thread (appendWaiting), leaders never; with followerFsyncWaitMs 0 nobody does", async () => {
+  for (const followerFsyncWaitMs of [undefined, 0]) {
+    const c = await LocalCluster.start(["a", "b", "c"], {
+      tickMs: 50,
+      electionTicks: 20,
+      ...(followerFsyncWaitMs === undefined ? {} : { followerFsyncWaitMs }),
+    });
+    try {
+      const leader = await c.leader(10_000);
+      const members = [...c.members.values()];
+      const from = members.map((m) => m.log!.waited.length);
+      for (let i = 0; i < 3; i++) await leader.propose(enc(1));
+      await until(
+        "every member to append",
+        () => members.every((m, i) => m.log!.waited.length > from[i]),
+      );
+      for (const [i, m] of members.entries()) {
+        const waited = m.log!.waited.slice(from[i]);
+        const expected = followerFsyncWaitMs === undefined && m.node !== leader;
+        assert.ok(
+          waited.every((w) => w === expected),
+          `${m.id} (${
+            m.node === leader ? "leader" : "follower"
+          }, wait ${followerFsyncWaitMs}): ${waited}`,
+        );
+      }
+    } finally {
+      await c.close();
     }
-  } finally {
-    await c.close();
   }
 });
 
-Deno.test("RaftNode: with followerInlineFsync, followers append inline, leaders never; three slow inline appends in a row send the next ones to the thread pool for a while", async () => {
+Deno.test("RaftNode: a follower whose fsync outlasts its wait applies what is committed meanwhile", async () => {
   const c = await LocalCluster.start(["a", "b", "c"], {
     tickMs: 50,
+    heartbeatTicks: 8, // no heartbeat brings the commit index alone during the test
     electionTicks: 20,
-    followerInlineFsync: true,
-    inlineFsyncSlowMs: 100, // well above a real fsync here, even on a busy machine
-    inlineFsyncPauseMs: 700,
+    commitHoldMs: 300, // the first write's commit index rides on the second write's append
   });
   try {
     const leader = await c.leader(10_000);
-    const leaderLog = c.members.get(leader.id)!.log!;
     const follower = [...c.members.values()].find((m) => m.node !== leader)!;
-    const log = follower.log!;
-    const fromLeader = leaderLog.inline.length;
-    const from = log.inline.length;
     await leader.propose(enc(1));
-    await until("the follower to append", () => log.inline.length > from);
-    assert.ok(log.inline.slice(from).every((x) => x), `follower appends inline: ${log.inline}`);
-
-    // One slow fsync (as when the next segment's file is zero-filled just after a start) is
-    // not a slow disk: appends stay inline.
-    log.inlineDelayMs = 150;
-    let seen = log.inline.length;
-    await leader.propose(enc(1));
-    await until("the slow append", () => log.inline.length > seen);
-    log.inlineDelayMs = 0;
-    seen = log.inline.length;
-    for (let i = 0; i < 3; i++) await leader.propose(enc(1));
-    await until("the follower to append again", () => log.inline.length > seen);
+    follower.log!.slowFsyncMs = 1_000;
+    const t0 = performance.now();
+    await leader.propose(enc(2)); // committed by the leader and the other follower
+    await until("the follower to apply the first write", () => follower.disk.total === 1);
+    const applied = performance.now() - t0;
     assert.ok(
-      log.inline.slice(seen).every((x) => x),
-      `after one slow append, appends stay inline: ${log.inline.slice(seen)}`,
+      follower.log!.slowFsyncsRunning > 0,
+      `the follower applied only after its slow fsync (${Math.round(applied)} ms)`,
     );
-
-    // Three in a row are: the next appends go to the thread pool.
-    log.inlineDelayMs = 150;
-    for (let i = 0; i < 3; i++) {
-      const n = log.inline.length;
-      await leader.propose(enc(1));
-      await until(`slow append ${i + 1}`, () => log.inline.length > n);
-    }
-    log.inlineDelayMs = 0;
-    seen = log.inline.length;
-    for (let i = 0; i < 5; i++) await leader.propose(enc(1));
-    await until("the follower to append again", () => log.inline.length > seen);
-    assert.ok(
-      log.inline.slice(seen).every((x) => !x),
-      `after three slow ones, appends go to the thread pool: ${log.inline.slice(seen)}`,
-    );
-
-    await new Promise((r) => setTimeout(r, 800)); // the pause is over
-    seen = log.inline.length;
-    for (let i = 0; i < 5; i++) await leader.propose(enc(1));
-    await until("the follower to append once more", () => log.inline.length > seen);
-    assert.ok(log.inline.slice(seen).some((x) => x), `inline again: ${log.inline.slice(seen)}`);
-    assert.ok(
-      leaderLog.inline.slice(fromLeader).every((x) => !x),
-      `the leader appends off its loop's thread: ${leaderLog.inline}`,
-    );
+    assert.ok(applied < 600, `applied ${Math.round(applied)} ms after the append came`);
+    follower.log!.slowFsyncMs = 0;
+    await until("the follower to apply both", () => follower.disk.total === 3);
   } finally {
     await c.close();
   }

@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { createExecutiveApp } from "../../src/executive/app.ts";
 import { createRaftExecutiveDeps } from "../../src/executive/raft_deps.ts";
 import { SeqWatch } from "../../src/executive/seq_watch.ts";
+import { startExecutive } from "../../src/executive/server.ts";
+import { PreparedCommand } from "../../src/sor/commands.ts";
 import { RaftNode } from "../../src/raftnode/raft_node.ts";
 import { sorRaftStateMachine } from "../../src/sor/raft_adapter.ts";
 import { SorStateMachine } from "../../src/sor/state_machine.ts";
@@ -97,6 +99,54 @@ Deno.test("writes through a Raft node reach the SoR; a restart applies nothing t
       await m.stop();
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the executive's leader applies its own write from the mutation it validated, not by decoding and validating it again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ctl-exec-prepared-" });
+  const exec = await startExecutive({
+    dataDir: dir,
+    id: "e1",
+    peers: { e1: "http://127.0.0.1:9" },
+    clusterSecret: "cluster-secret",
+    adminToken: "admin-t",
+    destructiveChanges: false,
+    raft: { tickMs: 5 },
+  });
+  try {
+    const deadline = Date.now() + 5000;
+    while (!exec.node.isLeader()) {
+      assert.ok(Date.now() < deadline, "single member did not become leader");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const call = (path: string, headers: Record<string, string>, body?: string) =>
+      ok(exec.handler(new Request(`http://e1${path}`, { method: "POST", headers, body })));
+    await call("/families/fam", ADMIN);
+    await call(
+      "/families/fam/tables/users",
+      ADMIN,
+      JSON.stringify({ fields: [["id", "string"], ["n", "integer"]], keyFields: ["id"] }),
+    );
+    await call("/writers/writer1", ADMIN, "secret1");
+    const locals: unknown[] = [];
+    const applyEntries = exec.sor.applyEntries.bind(exec.sor);
+    exec.sor.applyEntries = (entries) => {
+      for (const e of entries) locals.push(e.local);
+      return applyEntries(entries);
+    };
+    const reply = await call(
+      "/families/fam/mutations",
+      WRITER,
+      JSON.stringify({ mutations: [{ table: "users", values: { id: "a", n: 1 } }] }),
+    );
+    assert.equal(reply.seq, 3);
+    const mine = locals.filter((l) => l instanceof PreparedCommand);
+    assert.equal(mine.length, 1, "the write reached the SoR beside the command the leader built");
+    assert.ok(mine[0].mutation !== undefined, "and with the mutation it validated");
+    assert.deepEqual(exec.sor.checksums()[0].rows, 1);
+  } finally {
+    await exec.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });

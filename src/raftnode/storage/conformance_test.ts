@@ -1,7 +1,7 @@
 /** One conformance suite, run against every LogStore implementation. */
 
 import assert from "node:assert/strict";
-import type { Entry, Snapshot } from "../../../raft/types.ts";
+import type { Entry, HardState, Snapshot } from "../../../raft/types.ts";
 import { MemoryLog, type MemoryLogData, newMemoryLogData } from "./memory_log.ts";
 import { SegmentLog } from "./segment_log.ts";
 import { SqliteLog } from "./sqlite_log.ts";
@@ -93,21 +93,27 @@ for (const impl of impls) {
     await log.close();
   });
 
-  t("inline appends, between queued ones, survive a restart in order", async (dir) => {
-    let log = await impl.open(dir);
-    await log.load();
-    const first = log.append(entries(1, 10, 1), { term: 1, vote: "a", commit: 0 });
-    // Queued behind `first`: the store must still keep the order.
-    const second = log.append(entries(11, 30, 1), null, { inline: true });
-    await Promise.all([first, second]);
-    await log.append(entries(31, 40, 2), { term: 2, vote: "b", commit: 30 }, { inline: true });
-    await log.append([], { term: 2, vote: "b", commit: 40 }, { inline: true });
-    const { log: next, state } = await reopen(impl, dir, log);
-    log = next;
-    assert.deepEqual(state.hardState, { term: 2, vote: "b", commit: 40 });
-    assert.deepEqual(state.entries, [...entries(1, 30, 1), ...entries(31, 40, 2)]);
-    await log.close();
-  });
+  t(
+    "appends waited for on the caller's thread, between queued ones, survive a restart in order",
+    async (dir) => {
+      let log = await impl.open(dir);
+      await log.load();
+      // Stores without appendWaiting are held to the same order through append.
+      const waiting = (e: Entry[], hs: HardState | null, waitMs: number) =>
+        log.appendWaiting ? log.appendWaiting(e, hs, waitMs) : log.append(e, hs);
+      const first = log.append(entries(1, 10, 1), { term: 1, vote: "a", commit: 0 });
+      // Queued behind `first`: the store must still keep the order.
+      const second = waiting(entries(11, 30, 1), null, 5_000);
+      await Promise.all([first, second]);
+      await waiting(entries(31, 40, 2), { term: 2, vote: "b", commit: 30 }, 5_000);
+      await waiting([], { term: 2, vote: "b", commit: 40 }, 0);
+      const { log: next, state } = await reopen(impl, dir, log);
+      log = next;
+      assert.deepEqual(state.hardState, { term: 2, vote: "b", commit: 40 });
+      assert.deepEqual(state.entries, [...entries(1, 30, 1), ...entries(31, 40, 2)]);
+      await log.close();
+    },
+  );
 
   t("an append at an existing index replaces the suffix (Raft overwrite)", async (dir) => {
     let log = await impl.open(dir);

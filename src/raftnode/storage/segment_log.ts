@@ -26,7 +26,6 @@ import { SnapshotFiles } from "./snapshot_files.ts";
 import { writeAll, writeAllSync } from "../../util/write_all.ts";
 import { concatBytes } from "../../util/bytes.ts";
 import {
-  type AppendOptions,
   assertContiguous,
   type DurableState,
   emptyHardState,
@@ -34,6 +33,7 @@ import {
   StorageError,
 } from "./types.ts";
 import { mark } from "../../util/timeline.ts";
+import { FsyncThread } from "./fsync_thread.ts";
 
 const logger = getLogger(["ctl", "raftnode", "wal"]);
 const SEGMENT_NAME = /^seg-([0-9a-f]{16})\.wal$/;
@@ -70,6 +70,8 @@ export class SegmentLog implements LogStore {
   private lastIndex = 0;
   private loaded: DurableState | null = null;
   private closed = false;
+  /** Runs `appendWaiting`'s fdatasyncs; started by the first one. */
+  private fsyncThread: FsyncThread | null = null;
   /** Serialises writes: each operation chains on the previous one. */
   private tail: Promise<void> = Promise.resolve();
   /** Operations started or queued and not yet settled. */
@@ -227,31 +229,83 @@ export class SegmentLog implements LogStore {
     return Promise.resolve(state);
   }
 
-  append(
+  append(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
+    return this.serial(async () => {
+      const written = this.write(entries, hardState, () => this.file!.syncData());
+      if (written !== undefined) await written;
+    });
+  }
+
+  /**
+   * With no other write queued, writes now and waits on this thread up to `waitMs` for the
+   * fdatasync, which runs on the log's own thread (`FsyncThread`): true when durable on return.
+   */
+  appendWaiting(
     entries: readonly Entry[],
     hardState: HardState | null,
-    options: AppendOptions = {},
-  ): Promise<void> {
-    return this.serial(async () => {
-      if (entries.length === 0 && hardState === null) return;
-      assertContiguous(entries);
-      if (entries.length > 0 && entries[0].index > this.lastIndex + 1) {
-        throw new StorageError(
-          "STORAGE_BAD_APPEND",
-          `Cannot append entry ${entries[0].index}: the log ends at ${this.lastIndex}`,
-        );
-      }
-      const buf = encodeRecords(entries, hardState);
-      if (this.fileBytes > 0 && this.fileBytes + buf.length > this.segmentBytesMax) {
-        await this.startSegment(this.currentSegment().seq + 1, null);
-      }
-      // The write is blocking (a copy into the page cache) so that the fdatasync below is
-      // dispatched before append() returns: the Raft loop applies entries while it runs. Inline,
-      // the fdatasync runs here too, and append() returns with the records durable.
-      writeAllSync(this.file!, buf);
-      mark("written");
-      if (options.inline) this.file!.syncDataSync();
-      else await this.file!.syncData();
+    waitMs: number,
+  ): true | Promise<void> {
+    const onThread = (wait: boolean) => () => {
+      const fsync = this.fsyncThread ??= new FsyncThread();
+      fsync.request(this.currentSegment().path);
+      return wait && fsync.waitSync(waitMs) ? undefined : fsync.wait();
+    };
+    if (this.pending > 0) {
+      // Queued: nothing to wait for on this thread now.
+      return this.serial(async () => {
+        const written = this.write(entries, hardState, onThread(false));
+        if (written !== undefined) await written;
+      });
+    }
+    let written: Promise<void> | undefined;
+    try {
+      this.refuseWhenClosed("write");
+      written = this.write(entries, hardState, onThread(true));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // Still running: later operations queue behind it.
+    return written === undefined ? true : this.serial(() => written);
+  }
+
+  /**
+   * Writes one append's records and has `sync` make them durable; returns a promise only when
+   * something (a new segment, the fsync) is still to be awaited, so that an append whose fsync
+   * was waited for on this thread completes in the caller's turn.
+   */
+  private write(
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    sync: () => Promise<void> | undefined,
+  ): Promise<void> | undefined {
+    if (entries.length === 0 && hardState === null) return undefined;
+    assertContiguous(entries);
+    if (entries.length > 0 && entries[0].index > this.lastIndex + 1) {
+      throw new StorageError(
+        "STORAGE_BAD_APPEND",
+        `Cannot append entry ${entries[0].index}: the log ends at ${this.lastIndex}`,
+      );
+    }
+    const buf = encodeRecords(entries, hardState);
+    if (this.fileBytes > 0 && this.fileBytes + buf.length > this.segmentBytesMax) {
+      return this.startSegment(this.currentSegment().seq + 1, null).then(() =>
+        this.writeRecords(buf, entries, hardState, sync)
+      );
+    }
+    return this.writeRecords(buf, entries, hardState, sync);
+  }
+
+  private writeRecords(
+    buf: Uint8Array,
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    sync: () => Promise<void> | undefined,
+  ): Promise<void> | undefined {
+    // The write is blocking (a copy into the page cache) so that the fdatasync is dispatched
+    // before append() returns: the Raft loop applies entries while it runs.
+    writeAllSync(this.file!, buf);
+    mark("written");
+    const recorded = () => {
       mark("synced");
       this.fileBytes += buf.length;
       if (hardState !== null) this.hardState = hardState;
@@ -260,7 +314,13 @@ export class SegmentLog implements LogStore {
         const seg = this.currentSegment();
         seg.maxIndex = Math.max(seg.maxIndex, this.lastIndex);
       }
-    });
+    };
+    const syncing = sync();
+    if (syncing === undefined) {
+      recorded();
+      return undefined;
+    }
+    return syncing.then(recorded);
   }
 
   /**
@@ -324,6 +384,7 @@ export class SegmentLog implements LogStore {
       this.closed = true;
       this.file?.close();
       this.file = null;
+      this.fsyncThread?.close();
       // Not left writing after close; a half-made spare is removed at the next open.
       await this.spare?.catch(() => {});
     });
@@ -337,19 +398,21 @@ export class SegmentLog implements LogStore {
 
   /**
    * Runs `op` after every earlier operation. With none pending it starts at once, in the
-   * caller's turn, so its first I/O is under way before the caller goes on.
+   * caller's turn, so its first I/O is under way before the caller goes on. `pending` drops
+   * before the returned promise settles, so a caller that awaited it finds the log idle.
    */
   private serial(op: () => Promise<void>): Promise<void> {
-    const guarded = () => {
-      this.refuseWhenClosed("write");
-      return op();
+    const guarded = async () => {
+      try {
+        this.refuseWhenClosed("write");
+        await op();
+      } finally {
+        this.pending--;
+      }
     };
-    const run = this.pending === 0 ? (async () => await guarded())() : this.tail.then(guarded);
     this.pending++;
-    const settled = run.catch(() => {}).then(() => {
-      this.pending--;
-    });
-    this.tail = settled;
+    const run = this.pending === 1 ? guarded() : this.tail.then(guarded);
+    this.tail = run.catch(() => {});
     return run;
   }
 }

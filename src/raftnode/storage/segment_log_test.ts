@@ -274,38 +274,35 @@ Deno.test("SnapshotFiles: a large snapshot is written on a worker, byte for byte
     assert.equal(await snaps.loadNewest(), null, "at a restart it is skipped, not trusted");
   }));
 
-/** Whether `p` settles within a few microtask turns, i.e. without waiting for any I/O. */
-async function settlesAtOnce(p: Promise<void>): Promise<boolean> {
-  let settled = false;
-  p.then(() => settled = true, () => settled = true);
-  for (let i = 0; i < 5; i++) await Promise.resolve();
-  const atOnce = settled;
-  await p;
-  return atOnce;
-}
-
-Deno.test("SegmentLog: an inline append is written and fsynced before it returns; a default one hands the fsync off", () =>
+Deno.test("SegmentLog: appendWaiting is durable on return when its fsync ends within the wait; otherwise, or queued behind another write, it returns a promise", () =>
   withDir(async (dir) => {
     const log = await SegmentLog.open(dir);
     await log.load();
-    assert.equal(await settlesAtOnce(log.append(entries(1, 5), null, { inline: true })), true);
-    // A default append awaits its fdatasync on the thread pool, which on a loaded machine can
-    // now and then be over before the promise turns below are: one of several still pending is
-    // proof enough that the fsync is not done on this thread.
-    let handedOff = 0;
-    for (let i = 6; i <= 10; i++) {
-      if (!await settlesAtOnce(log.append(entries(i, i), null))) handedOff++;
+    // The first one also starts the fsync thread: 5 s is ample even on a loaded machine.
+    assert.equal(log.appendWaiting(entries(1, 5), null, 5_000), true);
+    assert.equal(log.appendWaiting(entries(6, 6), null, 5_000), true);
+    // Queued behind a default append (its fsync on the thread pool): nothing is written now.
+    const before = log.append(entries(7, 7), null);
+    const queued = log.appendWaiting(entries(8, 8), null, 5_000);
+    assert.ok(queued instanceof Promise, "queued behind another write, it cannot wait now");
+    await Promise.all([before, queued]);
+    // No wait at all: an fdatasync takes longer than the check, so at least one of these is
+    // still running when appendWaiting returns.
+    let promised = 0;
+    for (let i = 9; i <= 13; i++) {
+      const r = log.appendWaiting(entries(i, i), null, 0);
+      if (r !== true) {
+        promised++;
+        await r;
+      }
     }
-    assert.ok(handedOff > 0, "every default append was durable before it returned");
-    assert.equal(
-      await settlesAtOnce(log.append([], { term: 1, vote: "a", commit: 10 }, { inline: true })),
-      true,
-    );
+    assert.ok(promised > 0, "every append was durable with no time to wait");
+    assert.equal(log.appendWaiting([], { term: 1, vote: "a", commit: 13 }, 5_000), true);
     await log.close();
     const reopened = await SegmentLog.open(dir);
     const state = await reopened.load();
-    assert.deepEqual(state.entries, entries(1, 10));
-    assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 10 });
+    assert.deepEqual(state.entries, entries(1, 13));
+    assert.deepEqual(state.hardState, { term: 1, vote: "a", commit: 13 });
     await reopened.close();
   }));
 

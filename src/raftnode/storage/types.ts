@@ -17,17 +17,6 @@ export interface DurableState {
   entries: Entry[];
 }
 
-/** How an append may run. */
-export interface AppendOptions {
-  /**
-   * Write and fsync on the calling thread, before `append` returns, when no other write of the
-   * store is queued (the promise then settles a microtask later): no hand-off to a thread pool
-   * and back, which costs ~60–100 µs here, but the caller's event loop waits for the disk. A
-   * store whose writes are always on the calling thread ignores it.
-   */
-  inline?: boolean;
-}
-
 /** Durable Raft log and hard state. Methods resolve only once the change is on stable storage. */
 export interface LogStore {
   /** A name for logs and benchmarks, e.g. "segment" or "sqlite". */
@@ -38,11 +27,20 @@ export interface LogStore {
    * Appends `entries` (contiguous, ascending) and records `hardState` when given, with one fsync.
    * An entry at an index already present replaces it and drops every later one (Raft overwrite).
    */
-  append(
+  append(entries: readonly Entry[], hardState: HardState | null): Promise<void>;
+  /**
+   * Optional. As `append`, except that when no other write of the store is queued, the records
+   * are written at once and the caller's thread waits up to `waitMs` for their fsync, which runs
+   * on a thread of the store's own: returns true when they are durable on return, or else a
+   * promise that settles as `append`'s does. Waking the caller directly, not through its event
+   * loop, saves the 30–90 µs a hand-off to the thread pool and back costs here; the bound keeps
+   * the caller free to do other work while the disk is slow.
+   */
+  appendWaiting?(
     entries: readonly Entry[],
     hardState: HardState | null,
-    options?: AppendOptions,
-  ): Promise<void>;
+    waitMs: number,
+  ): true | Promise<void>;
   /**
    * Publishes a snapshot taken locally (for compaction) atomically, replacing older snapshots.
    * Entries above `snapshot.meta.index` are kept; call `compact` to drop the ones below.
