@@ -191,11 +191,11 @@ export const executiveCommand: CommandSpec = {
     {
       name: "follower-fsync-wait",
       type: "duration",
-      help: "as a follower, how long to wait on the main thread for the Raft log's fsync, to " +
-        "acknowledge before applying (a lone writer's commit comes ~0.1 ms sooner); a slower " +
-        "fsync lets the apply, and the reflectors streaming from this member, go first " +
-        "(0: never wait there)",
-      default: "1ms",
+      help: "as a follower, wait up to this long on the main thread for the Raft log's fsync " +
+        "(run on a thread of the log's own) and acknowledge before applying; a slower fsync " +
+        "lets the apply, and the reflectors streaming from this member, go first. 0: fsync on " +
+        "the thread pool and apply meanwhile. Try 1ms where members have cores of their own",
+      default: "0ms",
     },
     {
       name: "election-ticks",

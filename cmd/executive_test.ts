@@ -45,7 +45,7 @@ Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --followe
       tickMs: 50,
       electionTicks: 10,
       commitHoldMs: 1,
-      followerFsyncWaitMs: 1,
+      followerFsyncWaitMs: 0,
       snapshotEntries: undefined,
       compactKeepEntries: 5000,
     },
@@ -59,8 +59,8 @@ Deno.test("--commit-hold, --tick, --election-ticks, --compact-keep and --followe
   assert.equal(await run("--compact-keep", "250", "--snapshot-entries", "1000"), 0);
   assert.equal(raftSettings(seen[3], "e1").compactKeepEntries, 250);
   assert.equal(await run("--compact-keep", "many"), 2, "not a number: a usage error");
-  assert.equal(await run("--follower-fsync-wait", "0"), 0);
-  assert.equal(raftSettings(seen[4], "e1").followerFsyncWaitMs, 0);
+  assert.equal(await run("--follower-fsync-wait", "1ms"), 0);
+  assert.equal(raftSettings(seen[4], "e1").followerFsyncWaitMs, 1);
   assert.equal(await run("--follower-fsync-wait", "3ms"), 0);
   assert.equal(raftSettings(seen[5], "e1").followerFsyncWaitMs, 3);
   assert.equal(seen.length, 6);

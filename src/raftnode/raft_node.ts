@@ -52,7 +52,7 @@ const PUMP_TURNS = 2;
 /** Default of `RaftNodeOptions.commitHoldMs`. */
 const COMMIT_HOLD_MS = 1;
 /** Default of `RaftNodeOptions.followerFsyncWaitMs`. */
-const FOLLOWER_FSYNC_WAIT_MS = 1;
+const FOLLOWER_FSYNC_WAIT_MS = 0;
 
 /** How to start a node. */
 export interface RaftNodeOptions {
@@ -108,12 +108,12 @@ export interface RaftNodeOptions {
   peerStreamMaxAgeMs?: number;
   /**
    * How long a member that is not the leader waits on the loop's own thread for its log's
-   * fsync (which runs on the log's own thread, `LogStore.appendWaiting`) before it applies
-   * what is committed meanwhile; default 1 ms. Done within that time, it acknowledges first and
-   * applies after, so the leader's commit waits for this member's disk alone; slower (a busy
-   * disk), it applies while the fsync finishes, so the reflectors it feeds do not wait behind
-   * the disk. 0: wait through the event loop and apply meanwhile, as a leader always does. See
-   * DESIGN.md, "A follower's fsync".
+   * fsync, which then runs on the log's own thread (`LogStore.appendWaiting`), before it applies
+   * what is committed meanwhile; default 0: the fsync runs on the thread pool and the member
+   * applies while it runs, as a leader always does. Done within the wait, the member
+   * acknowledges first and applies after, so the leader's commit waits for this member's disk
+   * alone; slower (a busy disk), it applies while the fsync finishes, so the reflectors it feeds
+   * wait at most this long behind the disk. See DESIGN.md, "A follower's fsync".
    */
   followerFsyncWaitMs?: number;
   /** Inbound messages queued before peers are told to back off (503); default 100000. */

@@ -701,8 +701,8 @@ Deno.test("RaftNode: a follower acknowledges an append before it applies, so a s
   assert.ok(after >= 350, `acknowledged after the apply, the write took ${Math.round(after)} ms`);
 });
 
-Deno.test("RaftNode: followers wait for their fsync on the loop's thread (appendWaiting), leaders never; with followerFsyncWaitMs 0 nobody does", async () => {
-  for (const followerFsyncWaitMs of [undefined, 0]) {
+Deno.test("RaftNode: with followerFsyncWaitMs, followers wait for their fsync on the loop's thread (appendWaiting), leaders never; by default nobody does", async () => {
+  for (const followerFsyncWaitMs of [1, undefined]) {
     const c = await LocalCluster.start(["a", "b", "c"], {
       tickMs: 50,
       electionTicks: 20,
@@ -719,7 +719,7 @@ Deno.test("RaftNode: followers wait for their fsync on the loop's thread (append
       );
       for (const [i, m] of members.entries()) {
         const waited = m.log!.waited.slice(from[i]);
-        const expected = followerFsyncWaitMs === undefined && m.node !== leader;
+        const expected = followerFsyncWaitMs !== undefined && m.node !== leader;
         assert.ok(
           waited.every((w) => w === expected),
           `${m.id} (${
@@ -739,6 +739,7 @@ Deno.test("RaftNode: a follower whose fsync outlasts its wait applies what is co
     heartbeatTicks: 8, // no heartbeat brings the commit index alone during the test
     electionTicks: 20,
     commitHoldMs: 300, // the first write's commit index rides on the second write's append
+    followerFsyncWaitMs: 1,
   });
   try {
     const leader = await c.leader(10_000);
