@@ -144,6 +144,7 @@ export class ExecutiveMetrics {
   /** Wraps the node's log store so every append is timed. */
   wrapLogStore = (log: LogStore): LogStore => {
     const histogram = this.#appendSeconds;
+    const appendWaiting = log.appendWaiting?.bind(log);
     return {
       get kind() {
         return log.kind;
@@ -157,13 +158,13 @@ export class ExecutiveMetrics {
           end();
         }
       },
-      ...(log.appendWaiting
+      ...(appendWaiting
         ? {
           appendWaiting: (entries, hardState, waitMs) => {
             const end = histogram.startTimer();
             let appended: true | Promise<void>;
             try {
-              appended = log.appendWaiting!(entries, hardState, waitMs);
+              appended = appendWaiting(entries, hardState, waitMs);
             } catch (e) {
               end();
               throw e;

@@ -31,12 +31,15 @@ const STOP = 6;
 const SLOTS = 8;
 const PATH_BYTES_MAX = 4096;
 const ERROR_BYTES_MAX = 1024;
+/** Byte offsets of the path and the error message, after the slots. */
+const PATH_AT = SLOTS * 4;
+const ERROR_AT = PATH_AT + PATH_BYTES_MAX;
 
 /** The thread's source: a blob URL, so it works from the sources and from `deno bundle` alike. */
 const WORKER_SOURCE = `
 const REQUESTED = ${REQUESTED}, DONE = ${DONE}, FAILED = ${FAILED}, PATH_GEN = ${PATH_GEN};
 const PATH_LEN = ${PATH_LEN}, ERROR_LEN = ${ERROR_LEN}, STOP = ${STOP};
-const ERROR_AT = ${SLOTS * 4 + PATH_BYTES_MAX}, ERROR_BYTES_MAX = ${ERROR_BYTES_MAX};
+const PATH_AT = ${PATH_AT}, ERROR_AT = ${ERROR_AT}, ERROR_BYTES_MAX = ${ERROR_BYTES_MAX};
 self.onmessage = (e) => {
   self.onmessage = null;
   const sab = e.data;
@@ -58,9 +61,7 @@ self.onmessage = (e) => {
       if (file === null || g !== gen) {
         file?.close();
         file = null;
-        const path = new TextDecoder().decode(bytes.slice(${SLOTS * 4}, ${
-  SLOTS * 4
-} + s[PATH_LEN]));
+        const path = new TextDecoder().decode(bytes.slice(PATH_AT, PATH_AT + s[PATH_LEN]));
         file = Deno.openSync(path, { read: true, write: true });
         gen = g;
       }
@@ -95,7 +96,7 @@ export class FsyncThread {
   #closed = false;
 
   constructor() {
-    const sab = new SharedArrayBuffer(SLOTS * 4 + PATH_BYTES_MAX + ERROR_BYTES_MAX);
+    const sab = new SharedArrayBuffer(ERROR_AT + ERROR_BYTES_MAX);
     this.#slots = new Int32Array(sab, 0, SLOTS);
     this.#bytes = new Uint8Array(sab);
     this.#url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
@@ -117,7 +118,7 @@ export class FsyncThread {
       if (encoded.length > PATH_BYTES_MAX) {
         throw new Error(`Cannot fsync ${path}: path longer than 4 KiB`);
       }
-      this.#bytes.set(encoded, SLOTS * 4);
+      this.#bytes.set(encoded, PATH_AT);
       this.#slots[PATH_LEN] = encoded.length;
       Atomics.add(this.#slots, PATH_GEN, 1);
       this.#path = path;
@@ -173,9 +174,8 @@ export class FsyncThread {
 
   #answer(): true {
     if (Atomics.load(this.#slots, FAILED) === 0) return true;
-    const at = SLOTS * 4 + PATH_BYTES_MAX;
     const message = new TextDecoder().decode(
-      this.#bytes.slice(at, at + this.#slots[ERROR_LEN]),
+      this.#bytes.slice(ERROR_AT, ERROR_AT + this.#slots[ERROR_LEN]),
     );
     throw new Error(`Cannot fsync ${this.#path}: ${message}`);
   }

@@ -230,10 +230,7 @@ export class SegmentLog implements LogStore {
   }
 
   append(entries: readonly Entry[], hardState: HardState | null): Promise<void> {
-    return this.serial(async () => {
-      const written = this.write(entries, hardState, () => this.file!.syncData());
-      if (written !== undefined) await written;
-    });
+    return this.queuedWrite(entries, hardState, () => this.file!.syncData());
   }
 
   /**
@@ -250,13 +247,8 @@ export class SegmentLog implements LogStore {
       fsync.request(this.currentSegment().path);
       return wait && fsync.waitSync(waitMs) ? undefined : fsync.wait();
     };
-    if (this.pending > 0) {
-      // Queued: nothing to wait for on this thread now.
-      return this.serial(async () => {
-        const written = this.write(entries, hardState, onThread(false));
-        if (written !== undefined) await written;
-      });
-    }
+    // Queued: nothing to wait for on this thread now.
+    if (this.pending > 0) return this.queuedWrite(entries, hardState, onThread(false));
     let written: Promise<void> | undefined;
     try {
       this.refuseWhenClosed("write");
@@ -266,6 +258,17 @@ export class SegmentLog implements LogStore {
     }
     // Still running: later operations queue behind it.
     return written === undefined ? true : this.serial(() => written);
+  }
+
+  /** `write` after every earlier operation. */
+  private queuedWrite(
+    entries: readonly Entry[],
+    hardState: HardState | null,
+    sync: () => Promise<void> | undefined,
+  ): Promise<void> {
+    return this.serial(async () => {
+      await this.write(entries, hardState, sync);
+    });
   }
 
   /**
