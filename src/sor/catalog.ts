@@ -132,13 +132,16 @@ export class SorCatalog {
 
   /**
    * The rows every mutation rewrites (meta, table sizes, writer usage), held back while
-   * `deferWrites` is on and written once per batch by `flushWrites`, before its commit: a batch of
-   * 20 mutations then writes each row once, not 20 times. Reads see them through the cache.
+   * `deferWrites` is on and written once by `flushWrites`, just before the transaction's COMMIT:
+   * the batches of one transaction then write each row once, not once per batch (four statements
+   * of a lone write's apply on the leader). Reads see them through the cache.
    */
   readonly #pending = new Map<string, { value: unknown; write: () => void }>();
   #deferring = false;
   /** `#pending` as it was when the running command began, for `rollbackCommand`. */
   #atCommandStart: Map<string, { value: unknown; write: () => void }> | null = null;
+  /** `#pending` as it was when the running batch began, for `rollbackBatch`. */
+  #atBatchStart: Map<string, { value: unknown; write: () => void }> | null = null;
 
   #write(key: string, value: unknown, write: () => void): void {
     this.#cache.set(key, value);
@@ -162,7 +165,33 @@ export class SorCatalog {
   discardWrites(): void {
     this.#pending.clear();
     this.#atCommandStart = null;
+    this.#atBatchStart = null;
     this.#cache.clear();
+  }
+
+  /** Marks the start of one apply batch, which `rollbackBatch` can undo. */
+  beginBatch(): void {
+    this.#atBatchStart = new Map(this.#pending);
+  }
+
+  /** The batch's changes stand (until the transaction's fate). */
+  commitBatch(): void {
+    this.#atBatchStart = null;
+  }
+
+  /**
+   * Undoes the held-back writes of the running batch (its savepoint was rolled back), keeping
+   * those of earlier batches in the same transaction, and drops the cache.
+   */
+  rollbackBatch(): void {
+    if (this.#atBatchStart === null) {
+      throw new Error("SorCatalog invariant broken: rollbackBatch without beginBatch");
+    }
+    this.#pending.clear();
+    for (const [key, p] of this.#atBatchStart) this.#pending.set(key, p);
+    this.#atBatchStart = null;
+    this.#atCommandStart = null;
+    this.forgetCache();
   }
 
   /** Marks the start of one command, which `rollbackCommand` can undo. */

@@ -250,7 +250,8 @@ export class SorStateMachine {
   /**
    * Applies committed entries in order; one result per entry (null for internal ones). The whole
    * batch is one SQLite transaction (each command in its own savepoint, so a failing command
-   * still changes nothing), and the applied index is written once, with the batch.
+   * still changes nothing), and the applied index is written once per transaction, before its
+   * COMMIT.
    */
   applyEntries(entries: readonly CommittedEntry[]): (ApplyResult | null)[] {
     if (entries.length === 0) return [];
@@ -298,30 +299,31 @@ export class SorStateMachine {
     const sp = this.#uncommitted === 0 ? null : this.#batchSavepoint;
     if (sp === null) db.exec("BEGIN IMMEDIATE");
     else sp.begin.run();
+    // The hot rows (applied index, sizes, usage) are held back until the COMMIT (`flush`).
     cat.deferWrites(true);
+    cat.beginBatch();
     let result: T;
     try {
       result = body();
       cat.setMeta(APPLIED_INDEX, lastIndex);
-      cat.deferWrites(false);
       sp?.release.run();
+      cat.commitBatch();
       this.#uncommitted += entries;
     } catch (e) {
       // Only this batch is undone: earlier ones in the transaction were applied and reported.
-      if (db.isTransaction) {
-        if (sp === null) {
-          db.exec("ROLLBACK");
-        } else {
-          sp.rollback.run();
-          sp.release.run();
-        }
+      if (db.isTransaction && sp !== null) {
+        sp.rollback.run();
+        sp.release.run();
+        cat.rollbackBatch();
       } else {
-        // SQLite rolled the whole transaction back (disk full, I/O error): the earlier batches
-        // went with it, and the Raft loop stops on this error to re-apply them after a restart.
+        // This batch opened the transaction (it holds nothing else), or SQLite rolled the whole
+        // transaction back (disk full, I/O error): the earlier batches went with it, and the Raft
+        // loop stops on this error to re-apply them after a restart.
+        if (db.isTransaction) db.exec("ROLLBACK");
         this.#uncommitted = 0;
+        cat.discardWrites();
+        cat.deferWrites(false);
       }
-      cat.discardWrites();
-      cat.deferWrites(false);
       this.#forgetStatements();
       throw e;
     }
@@ -351,6 +353,7 @@ export class SorStateMachine {
     this.#commitTimer = undefined;
     if (this.#uncommitted === 0 || this.#closed) return;
     const db = this.#db;
+    this.#catalog.deferWrites(false); // writes the held-back rows into the transaction
     this.#uncommitted = 0;
     db.exec("COMMIT");
     this.#checkpointer.afterCommit(() => db.prepare("PRAGMA wal_checkpoint(PASSIVE)").get());

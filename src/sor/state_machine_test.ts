@@ -816,3 +816,70 @@ Deno.test("a batch that fails unexpectedly undoes itself only, not the open tran
     t.dispose();
   }
 });
+
+Deno.test("held-back rows wait for the COMMIT and survive a later batch's failure in the same transaction", () => {
+  const t = new TestSor({ commitEveryMs: 3_600_000 });
+  try {
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    t.sor.flush();
+    const committed = () => {
+      const db = new DatabaseSync(t.path, { readOnly: true });
+      try {
+        return {
+          applied: Number(
+            db.prepare("SELECT value FROM _ctl_meta WHERE key = 'applied_index'").get()?.value,
+          ),
+          size: Number(
+            db.prepare("SELECT size_bytes FROM _ctl_tables WHERE family = 'fam' AND name = 'users'")
+              .get()?.size_bytes,
+          ),
+          rows: Number(
+            db.prepare("SELECT window_rows FROM _ctl_writers WHERE name = 'writer1'").get()
+              ?.window_rows,
+          ),
+        };
+      } finally {
+        db.close();
+      }
+    };
+    const before = committed();
+    t.ok(mutate([upsert("a", 1)]));
+    t.ok(mutate([upsert("b", 2), upsert("c", 3)]));
+    const expected = {
+      applied: t.sor.appliedIndex(),
+      size: t.sor.tableSizeBytes("fam", "users"),
+      rows: t.sor.writerUsage("writer1").rows,
+    };
+    assert.deepEqual(expected.rows, 3);
+    assert.ok(expected.size > 0);
+    assert.deepEqual(committed(), before, "nothing reaches the file before the COMMIT");
+
+    // A batch that fails unexpectedly is undone alone: its held-back rows go, earlier ones stay.
+    const good = t.preparedEntry(mutate([upsert("undone", 4)]), expected.applied + 1);
+    const broken = {
+      index: expected.applied + 2,
+      kind: "app" as const,
+      data: new Uint8Array(),
+      local: new PreparedCommand(
+        new Proxy({}, {
+          get() {
+            throw new Error("unreadable command");
+          },
+        }) as SorCommand,
+      ),
+    };
+    assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
+    assert.deepEqual({
+      applied: t.sor.appliedIndex(),
+      size: t.sor.tableSizeBytes("fam", "users"),
+      rows: t.sor.writerUsage("writer1").rows,
+    }, expected);
+    t.sor.flush();
+    assert.deepEqual(committed(), expected, "the COMMIT writes the earlier batches' rows");
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b", "c"]);
+  } finally {
+    t.dispose();
+  }
+});
