@@ -62,6 +62,9 @@ export interface IdempotencyRecord {
 
 type Row = Record<string, SQLInputValue>;
 
+/** A held-back write: the row's new value (served by the cache) and the statement that stores it. */
+type HeldWrite = { value: unknown; write: () => void };
+
 /** Row access for the SoR's bookkeeping tables over one SQLite connection. */
 export class SorCatalog {
   readonly #db: DatabaseSync;
@@ -136,12 +139,12 @@ export class SorCatalog {
    * the batches of one transaction then write each row once, not once per batch (four statements
    * of a lone write's apply on the leader). Reads see them through the cache.
    */
-  readonly #pending = new Map<string, { value: unknown; write: () => void }>();
+  readonly #pending = new Map<string, HeldWrite>();
   #deferring = false;
   /** `#pending` as it was when the running command began, for `rollbackCommand`. */
-  #atCommandStart: Map<string, { value: unknown; write: () => void }> | null = null;
+  #atCommandStart: Map<string, HeldWrite> | null = null;
   /** `#pending` as it was when the running batch began, for `rollbackBatch`. */
-  #atBatchStart: Map<string, { value: unknown; write: () => void }> | null = null;
+  #atBatchStart: Map<string, HeldWrite> | null = null;
 
   #write(key: string, value: unknown, write: () => void): void {
     this.#cache.set(key, value);
@@ -187,10 +190,15 @@ export class SorCatalog {
     if (this.#atBatchStart === null) {
       throw new Error("SorCatalog invariant broken: rollbackBatch without beginBatch");
     }
-    this.#pending.clear();
-    for (const [key, p] of this.#atBatchStart) this.#pending.set(key, p);
+    this.#restorePending(this.#atBatchStart);
     this.#atBatchStart = null;
     this.#atCommandStart = null;
+  }
+
+  /** Puts `#pending` back as it was at a mark, and drops the cache (a rollback undid rows). */
+  #restorePending(mark: ReadonlyMap<string, HeldWrite>): void {
+    this.#pending.clear();
+    for (const [key, p] of mark) this.#pending.set(key, p);
     this.forgetCache();
   }
 
@@ -212,10 +220,8 @@ export class SorCatalog {
     if (this.#atCommandStart === null) {
       throw new Error("SorCatalog invariant broken: rollbackCommand without beginCommand");
     }
-    this.#pending.clear();
-    for (const [key, p] of this.#atCommandStart) this.#pending.set(key, p);
+    this.#restorePending(this.#atCommandStart);
     this.#atCommandStart = null;
-    this.forgetCache();
   }
 
   // --- meta -----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import {
   type SorCommandBody,
 } from "./commands.ts";
 import { TestSor } from "./testing.ts";
-import { SorStateMachine } from "./state_machine.ts";
+import { type CommittedEntry, SorStateMachine } from "./state_machine.ts";
 import { tableChecksums } from "./checksum.ts";
 
 const USERS: SorCommandBody = {
@@ -761,6 +761,22 @@ Deno.test("a crash before the commit loses only uncommitted batches, and the log
   }
 });
 
+/** An entry whose command throws when read: a bug in the apply, not a verdict (no CtlError). */
+function unreadableEntry(index: number): CommittedEntry {
+  return {
+    index,
+    kind: "app",
+    data: new Uint8Array(),
+    local: new PreparedCommand(
+      new Proxy({}, {
+        get() {
+          throw new Error("unreadable command");
+        },
+      }) as SorCommand,
+    ),
+  };
+}
+
 /**
  * Applies a row, then one batch of a good mutation and a command the code cannot read (a bug,
  * not a verdict: not a CtlError), and checks that the batch threw and left only the first row.
@@ -773,19 +789,10 @@ function failBatchAfterOneRow(t: TestSor): number {
   t.ok(mutate([upsert("kept", 1)]));
   const applied = t.sor.appliedIndex();
   const good = t.preparedEntry(mutate([upsert("undone", 2)]), applied + 1);
-  const broken = {
-    index: applied + 2,
-    kind: "app" as const,
-    data: new Uint8Array(),
-    local: new PreparedCommand(
-      new Proxy({}, {
-        get() {
-          throw new Error("unreadable command");
-        },
-      }) as SorCommand,
-    ),
-  };
-  assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
+  assert.throws(
+    () => t.sor.applyEntries([good, unreadableEntry(applied + 2)]),
+    /unreadable command/,
+  );
   assert.equal(t.sor.appliedIndex(), applied);
   assert.deepEqual(rows(t), [{ id: "kept", n: "1" }]);
   return applied;
@@ -828,9 +835,7 @@ Deno.test("held-back rows wait for the COMMIT and survive a later batch's failur
       const db = new DatabaseSync(t.path, { readOnly: true });
       try {
         return {
-          applied: Number(
-            db.prepare("SELECT value FROM _ctl_meta WHERE key = 'applied_index'").get()?.value,
-          ),
+          applied: committedIndex(t.path),
           size: Number(
             db.prepare("SELECT size_bytes FROM _ctl_tables WHERE family = 'fam' AND name = 'users'")
               .get()?.size_bytes,
@@ -858,19 +863,10 @@ Deno.test("held-back rows wait for the COMMIT and survive a later batch's failur
 
     // A batch that fails unexpectedly is undone alone: its held-back rows go, earlier ones stay.
     const good = t.preparedEntry(mutate([upsert("undone", 4)]), expected.applied + 1);
-    const broken = {
-      index: expected.applied + 2,
-      kind: "app" as const,
-      data: new Uint8Array(),
-      local: new PreparedCommand(
-        new Proxy({}, {
-          get() {
-            throw new Error("unreadable command");
-          },
-        }) as SorCommand,
-      ),
-    };
-    assert.throws(() => t.sor.applyEntries([good, broken]), /unreadable command/);
+    assert.throws(
+      () => t.sor.applyEntries([good, unreadableEntry(expected.applied + 2)]),
+      /unreadable command/,
+    );
     assert.deepEqual({
       applied: t.sor.appliedIndex(),
       size: t.sor.tableSizeBytes("fam", "users"),
