@@ -318,6 +318,11 @@ export class Raft {
           if (m.type === "MsgVote") {
             this.electionElapsed = 0;
             this.vote = m.from;
+          } else if (this.role === "precandidate" && m.from < this.id) {
+            // Two pre-candidates that grant each other's Pre-Vote would both become candidates,
+            // each voting for itself: a split vote, and another full election timeout. The one
+            // with the higher id stands down, so the other's election meets no rival.
+            this.becomeFollower(this.term, null);
           }
         } else {
           this.#send({ type: respType, to: m.from, reject: true });
