@@ -187,16 +187,17 @@ export class SorCatalog {
    * those of earlier batches in the same transaction, and drops the cache.
    */
   rollbackBatch(): void {
-    if (this.#atBatchStart === null) {
-      throw new Error("SorCatalog invariant broken: rollbackBatch without beginBatch");
-    }
-    this.#restorePending(this.#atBatchStart);
+    this.#restorePending(this.#atBatchStart, "rollbackBatch without beginBatch");
     this.#atBatchStart = null;
     this.#atCommandStart = null;
   }
 
-  /** Puts `#pending` back as it was at a mark, and drops the cache (a rollback undid rows). */
-  #restorePending(mark: ReadonlyMap<string, HeldWrite>): void {
+  /**
+   * Puts `#pending` back as it was at a mark, and drops the cache (a rollback undid rows). A
+   * missing mark is a rollback without its begin: `misuse` says which.
+   */
+  #restorePending(mark: ReadonlyMap<string, HeldWrite> | null, misuse: string): void {
+    if (mark === null) throw new Error(`SorCatalog invariant broken: ${misuse}`);
     this.#pending.clear();
     for (const [key, p] of mark) this.#pending.set(key, p);
     this.forgetCache();
@@ -217,10 +218,7 @@ export class SorCatalog {
    * undid its SQLite writes, including any flushed since it began), and drops the cache.
    */
   rollbackCommand(): void {
-    if (this.#atCommandStart === null) {
-      throw new Error("SorCatalog invariant broken: rollbackCommand without beginCommand");
-    }
-    this.#restorePending(this.#atCommandStart);
+    this.#restorePending(this.#atCommandStart, "rollbackCommand without beginCommand");
     this.#atCommandStart = null;
   }
 
