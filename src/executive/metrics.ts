@@ -12,6 +12,8 @@ import type { LogStore } from "../raftnode/storage/types.ts";
 export interface ExecutiveMetricsSource {
   raftStatus(): RaftNodeStatus;
   lastSeq(): number;
+  /** Leader speculations (`SorStateMachine.speculate`) kept and undone so far. */
+  speculations(): { kept: number; undone: number };
 }
 
 /** The executive's registry and the hooks that feed it. */
@@ -65,6 +67,21 @@ export class ExecutiveMetrics {
         },
       });
     }
+    new Counter({
+      name: "ctl_sor_speculations_total",
+      help: "the leader's own lone writes applied ahead of their commit, by outcome: kept as " +
+        "the apply, or undone (a read or COMMIT came first, or leadership was lost)",
+      labelNames: ["outcome"],
+      registers: [this.registry],
+      collect() {
+        const s = source();
+        if (!s) return;
+        const counts = s.speculations();
+        this.reset();
+        this.inc({ outcome: "kept" }, counts.kept);
+        this.inc({ outcome: "undone" }, counts.undone);
+      },
+    });
     this.#proposals = new Counter({
       name: "ctl_proposals_total",
       help: "commands proposed through Raft, by outcome",
@@ -103,6 +120,8 @@ export class ExecutiveMetrics {
     const snapshot = this.#snapshotSeconds;
     const concurrently = sm.snapshotConcurrently?.bind(sm);
     const toFile = sm.snapshotToFile?.bind(sm);
+    const speculate = sm.speculate?.bind(sm);
+    const abandon = sm.abandonSpeculation?.bind(sm);
     const timed = async <T>(copy: () => Promise<T>): Promise<T> => {
       const end = snapshot.startTimer();
       try {
@@ -126,6 +145,8 @@ export class ExecutiveMetrics {
       snapshot: () => sm.snapshot(),
       ...(concurrently ? { snapshotConcurrently: () => timed(concurrently) } : {}),
       ...(toFile ? { snapshotToFile: (path: string) => timed(() => toFile(path)) } : {}),
+      ...(speculate ? { speculate } : {}),
+      ...(abandon ? { abandonSpeculation: abandon } : {}),
       restore: (data, index) => sm.restore(data, index),
       appliedIndex: () => sm.appliedIndex(),
     };

@@ -79,7 +79,11 @@ export async function startExecutive(o: ExecutiveServerOptions): Promise<Executi
     sor.close();
     throw e;
   }
-  metrics.attach({ raftStatus: () => node.status(), lastSeq: () => sor.lastSeq() });
+  metrics.attach({
+    raftStatus: () => node.status(),
+    lastSeq: () => sor.lastSeq(),
+    speculations: () => sor.speculations,
+  });
   const raftDeps = createRaftExecutiveDeps({
     node,
     sor,

@@ -792,6 +792,14 @@ export class RaftNode {
       }
     }
     if (persisting !== null) {
+      if (this.role === "leader") {
+        try {
+          this.speculate(rd.entries);
+        } catch (err) {
+          persisting.catch(() => {}); // the loop fails on `err`, as on a failed apply
+          throw err;
+        }
+      }
       await persisting;
       this.recordDurable(rd);
     }
@@ -803,6 +811,24 @@ export class RaftNode {
     this.core.advance(rd);
     this.settleWaiters();
     await this.maybeSnapshot();
+  }
+
+  /**
+   * Offers the state machine a lone writer's entry to apply ahead (`StateMachine.speculate`)
+   * while the quorum's fsyncs run: the leader's loop would only wait meanwhile, and the apply
+   * then leaves the write's path. Only when it is this Ready's one entry, the only pending
+   * proposal, and next to apply: under load, batches serve throughput instead, and an entry
+   * speculated on behind others would have to wait for theirs.
+   */
+  private speculate(entries: Entry[]): void {
+    if (this.sm.speculate === undefined || entries.length !== 1 || this.pending.size !== 1) return;
+    const e = entries[0];
+    if (e.type === "conf" || e.index !== this.applied + 1) return;
+    const payload = decodeEntry(e.data);
+    if (payload?.kind !== "app" || payload.origin !== this.origin) return;
+    const local = this.pending.get(payload.seq)?.local;
+    if (local === undefined) return;
+    this.sm.speculate({ index: e.index, term: e.term, kind: "app", data: payload.payload, local });
   }
 
   /** Tells the core's storage that a Ready's hard state and entries are on disk. */
@@ -863,6 +889,7 @@ export class RaftNode {
     this.role = role;
     this.leader = leader;
     if (wasLeader && role !== "leader") {
+      this.sm.abandonSpeculation?.();
       // Entries proposed here may still commit under the new leader, or be overwritten.
       for (const seq of [...this.pending.keys()]) {
         this.failPending(

@@ -17,7 +17,18 @@ class CounterMachine implements StateMachine {
   /** When set, applying a batch that adds this value takes `slowApplyMs` (without blocking). */
   slowValue: number | null = null;
   slowApplyMs = 0;
+  /** Entries offered to `speculate`: index, term, local, and the applied index at the offer. */
+  readonly speculated: [number, number, unknown, number][] = [];
+  abandoned = 0;
+  /** Each applied entry's index and term. */
+  readonly appliedTerms: [number, number][] = [];
   constructor(readonly disk: { applied: number; total: number; appliedIndexes: number[] }) {}
+  speculate(e: StateMachineEntry): void {
+    this.speculated.push([e.index, e.term, e.local, this.disk.applied]);
+  }
+  abandonSpeculation(): void {
+    this.abandoned++;
+  }
   apply(entries: readonly StateMachineEntry[]): unknown[] | Promise<unknown[]> {
     const results = this.applyNow(entries);
     const slow = this.slowValue !== null &&
@@ -31,6 +42,7 @@ class CounterMachine implements StateMachine {
       assert.ok(e.index > this.disk.applied, `entry ${e.index} applied twice`);
       this.disk.applied = e.index;
       this.disk.appliedIndexes.push(e.index);
+      this.appliedTerms.push([e.index, e.term]);
       if (e.local !== undefined) this.locals.push([e.index, e.local]);
       if (e.kind !== "app") return null;
       this.disk.total += Number(new TextDecoder().decode(e.data));
@@ -757,6 +769,36 @@ Deno.test("RaftNode: a follower whose fsync outlasts its wait applies what is co
     assert.ok(applied < 600, `applied ${Math.round(applied)} ms after the append came`);
     follower.log!.slowFsyncMs = 0;
     await until("the follower to apply both", () => follower.disk.total === 3);
+  } finally {
+    await c.close();
+  }
+});
+
+Deno.test("RaftNode: the leader offers a lone proposal for speculation before it commits, never a batch, and abandons it on stepping down", async () => {
+  const c = await LocalCluster.start(["a", "b", "c"]);
+  try {
+    const leader = await c.leader();
+    const sm = c.members.get(leader.id)!.sm!;
+    const marker = { built: "by the leader" };
+    assert.equal(await leader.propose(enc(4), marker), 4);
+    assert.equal(sm.speculated.length, 1);
+    const [index, term, local, appliedThen] = sm.speculated[0];
+    assert.equal(local, marker, "with the proposal's own local value");
+    assert.equal(appliedThen, index - 1, "offered while everything before it was applied");
+    assert.ok(sm.appliedTerms.some(([i, t]) => i === index && t === term), "then applied");
+
+    // Many proposals at once travel in one append: none is offered.
+    const before = sm.speculated.length;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => leader.propose(enc(1), { i })));
+    assert.equal(sm.speculated.length, before);
+    for (const m of c.members.values()) {
+      if (m.id !== leader.id) assert.deepEqual(m.sm!.speculated, [], "followers never speculate");
+    }
+
+    const next = [...c.members.keys()].find((id) => id !== leader.id)!;
+    await leader.transferLeader(next);
+    await until("the old leader steps down", () => leader.status().role !== "leader");
+    assert.equal(sm.abandoned, 1);
   } finally {
     await c.close();
   }

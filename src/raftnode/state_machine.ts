@@ -44,6 +44,16 @@ export interface StateMachine {
    * node then builds its snapshot file from that file: a large state never enters memory.
    */
   snapshotToFile?(path: string): Promise<{ index: number }>;
+  /**
+   * Optional: on the leader, applies ahead its own entry at `appliedIndex()` + 1 before it
+   * commits, while the leader waits for a quorum's fsyncs. The speculation must be invisible
+   * (no read sees it, nothing of it becomes durable) until `apply` is given the same entry (same
+   * index, term and `local`) first, which keeps its work and result; any other `apply`, or
+   * `abandonSpeculation`, undoes it first. The node offers only a lone pending proposal.
+   */
+  speculate?(entry: StateMachineEntry): void;
+  /** Optional, with `speculate`: undoes a speculation now (this member lost leadership). */
+  abandonSpeculation?(): void;
   /** Replaces the whole state with a snapshot's, taken at `index` (the new applied index). */
   restore(data: Uint8Array, index: number): void | Promise<void>;
   /** Index of the last entry applied (durably). 0 for a new state machine. */

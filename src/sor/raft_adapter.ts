@@ -17,6 +17,10 @@ export function sorRaftStateMachine(
       onApplied(sor.lastSeq());
       return results;
     },
+    speculate(entry: StateMachineEntry): void {
+      sor.speculate(entry.index, entry.term, entry.local);
+    },
+    abandonSpeculation: () => sor.abandonSpeculation(),
     snapshot: () => sor.snapshot(),
     snapshotToFile: (path) => sor.snapshotToFile(path),
     async restore(data: Uint8Array, index: number): Promise<void> {

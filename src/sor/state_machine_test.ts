@@ -879,3 +879,189 @@ Deno.test("held-back rows wait for the COMMIT and survive a later batch's failur
     t.dispose();
   }
 });
+
+// --- speculation (the leader's lone write applied ahead of its commit) -------------------------
+
+const TERM = 3;
+
+/** What a read of every kind sees, and what the file holds once committed. */
+function observed(t: TestSor) {
+  return {
+    applied: t.sor.appliedIndex(),
+    lastSeq: t.sor.lastSeq(),
+    ledger: t.sor.ledger(0),
+    size: t.sor.tableSizeBytes("fam", "users"),
+    usage: t.sor.writerUsage("writer1"),
+    cookie: [...t.sor.cookie("writer1")!],
+    checksums: t.sor.checksums(),
+  };
+}
+
+/** A leader's entry for `body` at the next index, in term `term`. */
+function nextEntry(t: TestSor, body: SorCommandBody, term = TERM): CommittedEntry {
+  return { ...t.preparedEntry(body, t.sor.appliedIndex() + 1), term };
+}
+
+/** Writes that exercise every verdict a mutation can reach: rows, cookies, deletes, refusals. */
+const SPECULATED: SorCommandBody[] = [
+  mutate([upsert("a", 1)]),
+  mutate([upsert("b", 2, "AAEC"), upsert("c", 3)], { cookie: "AQI=" }),
+  mutate([upsert("d", 4)], { check_cookie: "AQI=" }),
+  mutate([upsert("e", 5)], { check_cookie: "BBBB" }), // refused: cookie conflict
+  mutate([{ table: "users", delete: true, key: { id: "a" } }]),
+  mutate([upsert("b", 7)]),
+];
+
+Deno.test("a speculated write kept at its commit gives the result and state of applying it then", () => {
+  const spec = setup();
+  const plain = setup();
+  try {
+    for (const body of SPECULATED) {
+      const entry = nextEntry(spec, body);
+      assert.equal(spec.sor.speculate(entry.index, TERM, entry.local), true);
+      const [kept] = spec.sor.applyEntries([entry]);
+      const [applied] = plain.sor.applyEntries([nextEntry(plain, body)]);
+      assert.deepEqual(kept, applied);
+    }
+    assert.deepEqual(spec.sor.speculations, { kept: SPECULATED.length, undone: 0 }, "none redone");
+    assert.deepEqual(observed(spec), observed(plain));
+    spec.reopen();
+    plain.reopen();
+    assert.deepEqual(observed(spec), observed(plain), "and so does the file");
+  } finally {
+    spec.dispose();
+    plain.dispose();
+  }
+});
+
+Deno.test("reads during a speculation see only committed state; the entry then applies as committed", () => {
+  const t = setup();
+  const plain = setup();
+  try {
+    t.ok(mutate([upsert("a", 1)]));
+    plain.ok(mutate([upsert("a", 1)]));
+    const before = observed(t);
+    const body = mutate([upsert("b", 2), upsert("a", 9)], { cookie: "AQI=" });
+    const entry = nextEntry(t, body);
+    assert.equal(t.sor.speculate(entry.index, TERM, entry.local), true);
+    // The ledger and its last seq stop short of the speculation and leave it in place.
+    assert.equal(t.sor.lastSeq(), before.lastSeq);
+    assert.deepEqual(t.sor.ledger(0), before.ledger);
+    assert.deepEqual(t.sor.speculations, { kept: 0, undone: 0 });
+    // A read of what the mutation changed undoes it first.
+    assert.equal(t.sor.tableSizeBytes("fam", "users"), before.size);
+    assert.deepEqual(t.sor.speculations, { kept: 0, undone: 1 });
+    assert.deepEqual(observed(t), before);
+    const [result] = t.sor.applyEntries([entry]);
+    assert.deepEqual(result, plain.sor.applyEntries([nextEntry(plain, body)])[0]);
+    assert.deepEqual(observed(t), observed(plain));
+  } finally {
+    t.dispose();
+    plain.dispose();
+  }
+});
+
+Deno.test("a speculation on an entry a new leader replaced is undone, and the entry that committed applies", () => {
+  const t = setup();
+  const plain = setup();
+  try {
+    const mine = nextEntry(t, mutate([upsert("mine", 1)]));
+    const theirs = nextEntry(t, mutate([upsert("theirs", 2)]), TERM + 1);
+    assert.equal(t.sor.speculate(mine.index, TERM, mine.local), true);
+    const [result] = t.sor.applyEntries([{ ...theirs, local: undefined }]);
+    assert.deepEqual(t.sor.speculations, { kept: 0, undone: 1 });
+    assert.deepEqual(
+      result,
+      plain.sor.applyEntries([nextEntry(plain, mutate([upsert("theirs", 2)]))])[0],
+    );
+    assert.deepEqual(observed(t), observed(plain));
+    assert.deepEqual(rows(t), [{ id: "theirs", n: "2" }]);
+
+    // Same index and term but another proposal (never happens in Raft): undone all the same.
+    const next = nextEntry(t, mutate([upsert("x", 1)]));
+    assert.equal(t.sor.speculate(next.index, TERM + 1, next.local), true);
+    const other = nextEntry(t, mutate([upsert("x", 1)]), TERM + 1);
+    t.sor.applyEntries([other]);
+    assert.deepEqual(t.sor.speculations, { kept: 0, undone: 2 });
+  } finally {
+    t.dispose();
+    plain.dispose();
+  }
+});
+
+Deno.test("an abandoned speculation leaves the SoR as it was, in memory and in the file", () => {
+  const t = new TestSor({ commitEveryMs: 3_600_000 });
+  try {
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    for (const joinsOpenTransaction of [false, true]) {
+      t.sor.flush();
+      if (joinsOpenTransaction) t.ok(mutate([upsert(`kept-${t.sor.appliedIndex()}`, 1)]));
+      const before = observed(t);
+      const entry = nextEntry(t, mutate([upsert("gone", 1)], { cookie: "AQI=" }), TERM);
+      assert.equal(t.sor.speculate(entry.index, TERM, entry.local), true);
+      t.sor.abandonSpeculation();
+      assert.deepEqual(t.sor.speculations, { kept: 0, undone: 1 });
+      assert.deepEqual(observed(t), before, `in memory (joins: ${joinsOpenTransaction})`);
+      t.reopen();
+      assert.deepEqual(observed(t), before, `in the file (joins: ${joinsOpenTransaction})`);
+    }
+    assert.ok(!rows(t).some((r) => (r as { id: string }).id === "gone"));
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("a COMMIT due during a speculation waits for its verdict, and never writes it uncommitted", async () => {
+  const t = new TestSor({ commitEveryMs: 20 });
+  try {
+    t.ok({ type: "create_family", family: "fam" });
+    t.ok(USERS);
+    t.registerWriter("writer1", "secret1");
+    t.sor.flush();
+    // Kept: the COMMIT held back by the speculation follows the commit at once.
+    t.ok(mutate([upsert("a", 1)]));
+    const first = nextEntry(t, mutate([upsert("b", 2)]));
+    assert.equal(t.sor.speculate(first.index, TERM, first.local), true);
+    await new Promise((r) => setTimeout(r, 30)); // one commit tick
+    assert.equal(committedIndex(t.path), first.index - 2, "the tick waits for the verdict");
+    t.sor.applyEntries([first]);
+    assert.equal(committedIndex(t.path), first.index, "committed with the kept speculation");
+
+    // Undecided for two ticks: undone, and the applied batches before it are committed.
+    t.ok(mutate([upsert("c", 3)]));
+    const second = nextEntry(t, mutate([upsert("d", 4)]));
+    assert.equal(t.sor.speculate(second.index, TERM, second.local), true);
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(committedIndex(t.path), second.index - 1);
+    assert.deepEqual(t.sor.speculations, { kept: 1, undone: 1 });
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b", "c"]);
+    const [result] = t.sor.applyEntries([second]);
+    assert.equal(result?.ok, true);
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b", "c", "d"]);
+  } finally {
+    t.dispose();
+  }
+});
+
+Deno.test("only the next entry's mutation, proposed here, is speculated on", () => {
+  const t = setup();
+  try {
+    const entry = nextEntry(t, mutate([upsert("a", 1)]));
+    assert.equal(t.sor.speculate(entry.index + 1, TERM, entry.local), false, "not the next index");
+    assert.equal(t.sor.speculate(entry.index, TERM, undefined), false, "no prepared command");
+    const ddl = nextEntry(t, { type: "create_family", family: "other" });
+    assert.equal(t.sor.speculate(ddl.index, TERM, ddl.local), false, "not a mutation");
+    assert.equal(t.sor.speculate(entry.index, TERM, entry.local), true);
+    assert.equal(t.sor.speculate(entry.index, TERM, entry.local), false, "one at a time");
+    // Entries after the speculated one, committed with it, apply in the same call.
+    const later = { ...t.preparedEntry(mutate([upsert("b", 2)]), entry.index + 1), term: TERM };
+    const results = t.sor.applyEntries([entry, later]);
+    assert.deepEqual(results.map((r) => r?.ok), [true, true]);
+    assert.deepEqual(t.sor.speculations, { kept: 1, undone: 0 });
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b"]);
+  } finally {
+    t.dispose();
+  }
+});

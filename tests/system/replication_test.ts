@@ -176,6 +176,12 @@ Deno.test({
         l.startsWith('ctl_proposals_total{outcome="ok"} ')
       );
       assert.ok(Number(okProposals?.split(" ")[1]) > 0, "successful proposals are counted");
+      // One writer at a time: the leader applied its writes ahead of their commit, and the
+      // replicas and LDBs below still match it exactly.
+      const kept = metrics.split("\n").find((l) =>
+        l.startsWith('ctl_sor_speculations_total{outcome="kept"} ')
+      );
+      assert.ok(Number(kept?.split(" ")[1]) > 0, `speculations are kept: ${kept}`);
       const reference = await cluster.sorChecksums("e1");
       assert.equal(reference.length, 2);
       assert.ok(reference.every((t) => t.rows > 0), "both tables hold rows");
