@@ -347,17 +347,9 @@ export class SorStateMachine {
     if (!(local instanceof PreparedCommand) || local.cmd.type !== "mutate") return false;
     if (index !== this.appliedIndex() + 1) return false;
     const lastSeq = this.#catalog.lastSeq();
-    const sp = this.#beginBatch();
-    let result: ApplyResult;
-    try {
-      result = this.#command(
-        () => this.#applyCommand(local.cmd, index, local.mutation),
-        local.cmd,
-      );
-    } catch (e) {
-      this.#undoBatch(sp);
-      throw e;
-    }
+    const { sp, result } = this.#runInNewBatch(() =>
+      this.#command(() => this.#applyCommand(local.cmd, index, local.mutation), local.cmd)
+    );
     this.#speculation = { index, term, local, sp, result, lastSeq, commitDue: false };
     return true;
   }
@@ -389,16 +381,20 @@ export class SorStateMachine {
    * transaction (opened here when none is), and commits it when due.
    */
   #batch<T>(lastIndex: number, body: () => T, entries = 1): T {
+    const { sp, result } = this.#runInNewBatch(body);
+    this.#endBatch(sp, lastIndex, entries);
+    return result;
+  }
+
+  /** Begins a batch and runs `body` in it; a failure undoes the batch and is thrown on. */
+  #runInNewBatch<T>(body: () => T): { sp: Savepoint | null; result: T } {
     const sp = this.#beginBatch();
-    let result: T;
     try {
-      result = body();
+      return { sp, result: body() };
     } catch (e) {
       this.#undoBatch(sp);
       throw e;
     }
-    this.#endBatch(sp, lastIndex, entries);
-    return result;
   }
 
   /**

@@ -912,10 +912,20 @@ const SPECULATED: SorCommandBody[] = [
   mutate([upsert("b", 7)]),
 ];
 
-Deno.test("a speculated write kept at its commit gives the result and state of applying it then", () => {
+/** Runs `body` on two fresh SoRs set up alike: one to speculate on, one to apply plainly. */
+function withTwins(body: (spec: TestSor, plain: TestSor) => void): void {
   const spec = setup();
   const plain = setup();
   try {
+    body(spec, plain);
+  } finally {
+    spec.dispose();
+    plain.dispose();
+  }
+}
+
+Deno.test("a speculated write kept at its commit gives the result and state of applying it then", () =>
+  withTwins((spec, plain) => {
     for (const body of SPECULATED) {
       const entry = nextEntry(spec, body);
       assert.equal(spec.sor.speculate(entry.index, TERM, entry.local), true);
@@ -928,16 +938,10 @@ Deno.test("a speculated write kept at its commit gives the result and state of a
     spec.reopen();
     plain.reopen();
     assert.deepEqual(observed(spec), observed(plain), "and so does the file");
-  } finally {
-    spec.dispose();
-    plain.dispose();
-  }
-});
+  }));
 
-Deno.test("reads during a speculation see only committed state; the entry then applies as committed", () => {
-  const t = setup();
-  const plain = setup();
-  try {
+Deno.test("reads during a speculation see only committed state; the entry then applies as committed", () =>
+  withTwins((t, plain) => {
     t.ok(mutate([upsert("a", 1)]));
     plain.ok(mutate([upsert("a", 1)]));
     const before = observed(t);
@@ -955,16 +959,10 @@ Deno.test("reads during a speculation see only committed state; the entry then a
     const [result] = t.sor.applyEntries([entry]);
     assert.deepEqual(result, plain.sor.applyEntries([nextEntry(plain, body)])[0]);
     assert.deepEqual(observed(t), observed(plain));
-  } finally {
-    t.dispose();
-    plain.dispose();
-  }
-});
+  }));
 
-Deno.test("a speculation on an entry a new leader replaced is undone, and the entry that committed applies", () => {
-  const t = setup();
-  const plain = setup();
-  try {
+Deno.test("a speculation on an entry a new leader replaced is undone, and the entry that committed applies", () =>
+  withTwins((t, plain) => {
     const mine = nextEntry(t, mutate([upsert("mine", 1)]));
     const theirs = nextEntry(t, mutate([upsert("theirs", 2)]), TERM + 1);
     assert.equal(t.sor.speculate(mine.index, TERM, mine.local), true);
@@ -983,11 +981,7 @@ Deno.test("a speculation on an entry a new leader replaced is undone, and the en
     const other = nextEntry(t, mutate([upsert("x", 1)]), TERM + 1);
     t.sor.applyEntries([other]);
     assert.deepEqual(t.sor.speculations, { kept: 0, undone: 2 });
-  } finally {
-    t.dispose();
-    plain.dispose();
-  }
-});
+  }));
 
 Deno.test("an abandoned speculation leaves the SoR as it was, in memory and in the file", () => {
   const t = new TestSor({ commitEveryMs: 3_600_000 });
