@@ -17,6 +17,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { statfsSync } from "node:fs";
 import { getLogger } from "@logtape/logtape";
 import type { Entry, HardState, Snapshot, SnapshotMeta } from "../../../raft/types.ts";
 import { ensureDir, syncDir } from "../../util/durable_file.ts";
@@ -50,6 +51,11 @@ export interface SegmentLogOptions {
    * with every append (one journal commit per fsync on ext4).
    */
   preallocate?: boolean;
+  /**
+   * Free bytes on the log's file system (default: statfs of the WAL directory). A spare is
+   * zero-filled only while at least two segments' worth is free.
+   */
+  freeBytes?: (dir: string) => number;
 }
 
 interface Segment {
@@ -78,12 +84,15 @@ export class SegmentLog implements LogStore {
   private pending = 0;
   /** The next segment's zero-filled file (SPARE_NAME), being prepared or ready. */
   private spare: Promise<void> | null = null;
+  /** Whether the last spare was skipped for want of space (logged once per change). */
+  private short = false;
 
   private constructor(
     private readonly walDir: string,
     private readonly snapshots: SnapshotFiles,
     private readonly segmentBytesMax: number,
     private readonly preallocate: boolean,
+    private readonly freeBytes: (dir: string) => number,
   ) {}
 
   /** Opens the store under `dir`, recovering from a torn or corrupt tail. */
@@ -96,6 +105,7 @@ export class SegmentLog implements LogStore {
       snapshots,
       options.segmentBytesMax ?? 16 * 1024 * 1024,
       options.preallocate ?? true,
+      options.freeBytes ?? statfsFreeBytes,
     );
     await log.recover();
     return log;
@@ -175,6 +185,22 @@ export class SegmentLog implements LogStore {
   /** Starts zero-filling the next segment's file, unless one is ready or under way. */
   private prepareSpare(): void {
     if (!this.preallocate || this.spare !== null) return;
+    // A spare holds a whole segment of disk before it is needed. On a nearly full disk that
+    // space is the SoR's and the snapshots' margin: without it a member stops on "disk full"
+    // in its SoR while 16 MiB of zeros wait. Below two segments free, the next segment grows.
+    const free = this.freeBytes(this.walDir);
+    const enough = free >= 2 * this.segmentBytesMax;
+    if (enough === this.short) {
+      this.short = !enough;
+      const fields = { free: Math.floor(free / 1048576), dir: this.walDir };
+      logger[enough ? "info" : "warn"](
+        enough
+          ? "WAL segments under {dir} are preallocated again ({free} MiB free)"
+          : "Only {free} MiB free under {dir}: the next WAL segment grows, not preallocated",
+        fields,
+      );
+    }
+    if (!enough) return;
     const path = `${this.walDir}/${SPARE_NAME}`;
     const bytes = this.segmentBytesMax;
     const spare = zeroFillFile(path, bytes);
@@ -186,7 +212,8 @@ export class SegmentLog implements LogStore {
   private async takeSpare(): Promise<string | null> {
     if (!this.preallocate) return null;
     this.prepareSpare();
-    const spare = this.spare!;
+    const spare = this.spare;
+    if (spare === null) return null; // short of space
     this.spare = null;
     try {
       await spare;
@@ -427,6 +454,16 @@ export class SegmentLog implements LogStore {
  * 12–13 ms, against 1.3–2.0 ms at worst paced (`bench/suite/fsync_probe.ts`, "during a 16 MiB
  * zero-fill"). That stall came just after every member's start and at every segment roll-over.
  */
+/** Free bytes for an unprivileged writer on `dir`'s file system; Infinity if unknown. */
+function statfsFreeBytes(dir: string): number {
+  try {
+    const s = statfsSync(dir);
+    return Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return Infinity;
+  }
+}
+
 export async function zeroFillFile(path: string, bytes: number): Promise<void> {
   const f = await Deno.open(path, { write: true, create: true, truncate: true });
   try {

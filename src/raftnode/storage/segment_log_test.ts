@@ -151,6 +151,41 @@ Deno.test("SegmentLog: many preallocated segments roll over and recover in order
     await again.close();
   }));
 
+Deno.test("SegmentLog: short of disk space, no spare is zero-filled and new segments grow; with space back, preallocation resumes", () =>
+  withDir(async (dir) => {
+    const segmentBytesMax = 4096;
+    let free = segmentBytesMax; // under the two segments a spare needs
+    const freeBytes = () => free;
+    const log = await SegmentLog.open(dir, { segmentBytesMax, freeBytes });
+    await log.load();
+    const spare = `${dir}/wal/spare.wal.tmp`;
+    const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+    for (let i = 0; i < 10; i++) {
+      await log.append(entries(i * 10 + 1, i * 10 + 10), { term: 1, vote: null, commit: i * 10 });
+    }
+    const short = segmentFiles(dir);
+    assert.ok(short.length >= 3, `expected several segments, got ${short}`);
+    assert.equal(await exists(spare), false, "no 16 MiB of zeros held on a nearly full disk");
+    // Each segment is only as long as its records (a preallocated one is exactly the maximum).
+    for (const f of short.slice(0, -1)) {
+      const size = (await Deno.stat(`${dir}/wal/${f}`)).size;
+      assert.notEqual(size, segmentBytesMax, `${f} was preallocated`);
+    }
+    free = 2 * segmentBytesMax;
+    for (let i = 10; i < 20; i++) {
+      await log.append(entries(i * 10 + 1, i * 10 + 10), { term: 1, vote: null, commit: i * 10 });
+    }
+    await log.close();
+    const later = segmentFiles(dir).slice(short.length + 1);
+    assert.ok(later.length >= 2, `expected preallocated segments, got ${later}`);
+    for (const f of later) {
+      assert.equal((await Deno.stat(`${dir}/wal/${f}`)).size, segmentBytesMax, f);
+    }
+    const reopened = await SegmentLog.open(dir, { segmentBytesMax, freeBytes });
+    assert.deepEqual((await reopened.load()).entries, entries(1, 200));
+    await reopened.close();
+  }));
+
 Deno.test("SegmentLog: the hard state is recovered from the last valid record", () =>
   withDir(async (dir) => {
     const path = await writeThreeBatches(dir);
