@@ -207,6 +207,8 @@ export class SorStateMachine {
   /** Entries applied in the open transaction; 0 when none is open. */
   #uncommitted = 0;
   #commitTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A COMMIT held up by a speculation is due (`#oweCommit`). */
+  #commitOwed = false;
 
   /**
    * Opens (or creates) the SoR at `path`, a file path. `checkpointIntervalMs`: how often the
@@ -291,7 +293,8 @@ export class SorStateMachine {
       const first = entries[0];
       if (first.index === spec.index && first.term === spec.term && first.local === spec.local) {
         this.#speculation = null;
-        this.#endBatch(spec.sp, spec.index, 1, spec.commitDue);
+        this.#endBatch(spec.sp, spec.index, 1);
+        if (spec.commitDue) this.#oweCommit();
         this.speculations.kept++;
         return entries.length === 1
           ? [spec.result]
@@ -346,12 +349,25 @@ export class SorStateMachine {
     if (this.#closed || this.#speculation !== null) return false;
     if (!(local instanceof PreparedCommand) || local.cmd.type !== "mutate") return false;
     if (index !== this.appliedIndex() + 1) return false;
+    if (this.#commitOwed) this.flush();
     const lastSeq = this.#catalog.lastSeq();
     const { sp, result } = this.#runInNewBatch(() =>
       this.#command(() => this.#applyCommand(local.cmd, index, local.mutation), local.cmd)
     );
     this.#speculation = { index, term, local, sp, result, lastSeq, commitDue: false };
     return true;
+  }
+
+  /**
+   * A COMMIT that a speculation held up is owed once its entry is applied. Made at the verdict,
+   * it ran before that write's reply; instead it runs at the next quiet moment: a timer that
+   * fires after the reply, or the next speculation (the leader then waits for a quorum's fsyncs),
+   * whichever comes first.
+   */
+  #oweCommit(): void {
+    this.#commitOwed = true;
+    clearTimeout(this.#commitTimer);
+    this.#commitTimer = setTimeout(() => this.#flushOnTimer(), 0);
   }
 
   /** Undoes a speculation, if one is in place (the Raft node lost leadership). */
@@ -485,6 +501,7 @@ export class SorStateMachine {
     this.#settle();
     clearTimeout(this.#commitTimer);
     this.#commitTimer = undefined;
+    this.#commitOwed = false;
     if (this.#uncommitted === 0 || this.#closed) return;
     const db = this.#db;
     this.#catalog.deferWrites(false); // writes the held-back rows into the transaction

@@ -1014,14 +1014,28 @@ Deno.test("a COMMIT due during a speculation waits for its verdict, and never wr
     t.ok(USERS);
     t.registerWriter("writer1", "secret1");
     t.sor.flush();
-    // Kept: the COMMIT held back by the speculation follows the commit at once.
+    // Kept: the COMMIT held back by the speculation follows its verdict, but not inside that
+    // apply (the write's reply goes first): on the next turn of the event loop.
     t.ok(mutate([upsert("a", 1)]));
     const first = nextEntry(t, mutate([upsert("b", 2)]));
     assert.equal(t.sor.speculate(first.index, TERM, first.local), true);
     await new Promise((r) => setTimeout(r, 30)); // one commit tick
     assert.equal(committedIndex(t.path), first.index - 2, "the tick waits for the verdict");
     t.sor.applyEntries([first]);
+    assert.equal(committedIndex(t.path), first.index - 2, "not on the write's path");
+    await new Promise((r) => setTimeout(r, 0));
     assert.equal(committedIndex(t.path), first.index, "committed with the kept speculation");
+
+    // Or, sooner, by the next speculation before it begins (the leader is waiting for fsyncs).
+    t.ok(mutate([upsert("b1", 2)]));
+    const next = nextEntry(t, mutate([upsert("b2", 2)]));
+    assert.equal(t.sor.speculate(next.index, TERM, next.local), true);
+    await new Promise((r) => setTimeout(r, 30));
+    t.sor.applyEntries([next]);
+    const after = nextEntry(t, mutate([upsert("b3", 2)]));
+    assert.equal(t.sor.speculate(after.index, TERM, after.local), true);
+    assert.equal(committedIndex(t.path), next.index, "the owed COMMIT came first");
+    t.sor.applyEntries([after]);
 
     // Undecided for two ticks: undone, and the applied batches before it are committed.
     t.ok(mutate([upsert("c", 3)]));
@@ -1029,11 +1043,26 @@ Deno.test("a COMMIT due during a speculation waits for its verdict, and never wr
     assert.equal(t.sor.speculate(second.index, TERM, second.local), true);
     await new Promise((r) => setTimeout(r, 80));
     assert.equal(committedIndex(t.path), second.index - 1);
-    assert.deepEqual(t.sor.speculations, { kept: 1, undone: 1 });
-    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b", "c"]);
+    assert.deepEqual(t.sor.speculations, { kept: 3, undone: 1 });
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), [
+      "a",
+      "b",
+      "b1",
+      "b2",
+      "b3",
+      "c",
+    ]);
     const [result] = t.sor.applyEntries([second]);
     assert.equal(result?.ok, true);
-    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), ["a", "b", "c", "d"]);
+    assert.deepEqual(rows(t).map((r) => (r as { id: string }).id), [
+      "a",
+      "b",
+      "b1",
+      "b2",
+      "b3",
+      "c",
+      "d",
+    ]);
   } finally {
     t.dispose();
   }
