@@ -287,6 +287,7 @@ async function main(): Promise<void> {
             ...await benchWrites(systems, {
               durationMs: o.durationMs,
               warmupMs: o.quick ? 300 : 1000,
+              firstWarmupMs: o.quick ? 1000 : 15_000,
               runs: o.runs,
               log,
               client: o.client,
