@@ -433,9 +433,9 @@ export class SorStateMachine {
 
   /**
    * Ends a batch whose entries applied, with the applied index at `lastIndex`, and commits the
-   * transaction when due (at once when `commitNow`).
+   * transaction when due.
    */
-  #endBatch(sp: Savepoint | null, lastIndex: number, entries: number, commitNow = false): void {
+  #endBatch(sp: Savepoint | null, lastIndex: number, entries: number): void {
     try {
       this.#catalog.setMeta(APPLIED_INDEX, lastIndex);
       sp?.release.run();
@@ -445,7 +445,7 @@ export class SorStateMachine {
       this.#undoBatch(sp);
       throw e;
     }
-    if (commitNow || this.#commitEveryMs <= 0 || this.#uncommitted >= COMMIT_ENTRIES_MAX) {
+    if (this.#commitEveryMs <= 0 || this.#uncommitted >= COMMIT_ENTRIES_MAX) {
       this.flush();
     } else {
       this.#commitTimer ??= setTimeout(() => this.#flushOnTimer(), this.#commitEveryMs);

@@ -447,13 +447,6 @@ export class SegmentLog implements LogStore {
   }
 }
 
-/**
- * Creates (or truncates) `path` as `bytes` zeros, size and blocks durable when it resolves, so
- * that appends into it need no metadata. An fdatasync after every MiB: with one fsync at the end,
- * the 16 MiB went to the disk at once and a log append's fdatasync queued behind them waited
- * 12–13 ms, against 1.3–2.0 ms at worst paced (`bench/suite/fsync_probe.ts`, "during a 16 MiB
- * zero-fill"). That stall came just after every member's start and at every segment roll-over.
- */
 /** Free bytes for an unprivileged writer on `dir`'s file system; Infinity if unknown. */
 function statfsFreeBytes(dir: string): number {
   try {
@@ -464,6 +457,13 @@ function statfsFreeBytes(dir: string): number {
   }
 }
 
+/**
+ * Creates (or truncates) `path` as `bytes` zeros, size and blocks durable when it resolves, so
+ * that appends into it need no metadata. An fdatasync after every MiB: with one fsync at the end,
+ * the 16 MiB went to the disk at once and a log append's fdatasync queued behind them waited
+ * 12–13 ms, against 1.3–2.0 ms at worst paced (`bench/suite/fsync_probe.ts`, "during a 16 MiB
+ * zero-fill"). That stall came just after every member's start and at every segment roll-over.
+ */
 export async function zeroFillFile(path: string, bytes: number): Promise<void> {
   const f = await Deno.open(path, { write: true, create: true, truncate: true });
   try {
